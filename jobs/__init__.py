@@ -1,0 +1,1 @@
+"""Spark entry points: I/O, session and config. Each job module defines `JOB` (or `JOBS`)."""

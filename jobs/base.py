@@ -1,0 +1,66 @@
+"""The `Job` description shared by the CLI and `spark-submit jobs/<file>.py`."""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence, Tuple
+
+from curation.errors import CurationError
+
+
+@dataclass(frozen=True)
+class Job:
+    #: words after `curate`, e.g. ("laionet", "label")
+    command: Tuple[str, ...]
+    config: type
+    #: run(spark, cfg) for Spark jobs, run(None, cfg) when needs_spark is False;
+    #: may return a value (printed by nothing; used by tests and `laionet run`)
+    run: Callable[[Any, Any], Any]
+    help: str = ""
+    needs_spark: bool = True
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.command)
+
+
+def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
+    """Parse, validate, (dry-run or) run a job; turn user errors into one-line messages."""
+    from jobs.config import config_to_yaml, parse_job_args
+
+    debug = "--debug" in argv
+    try:
+        cfg, run = parse_job_args(job.config, argv, prog=prog or f"curate {job.name}", description=job.help)
+        if run.dry_run:
+            sys.stdout.write(config_to_yaml(cfg))
+            return 0
+        t0 = time.time()
+        if job.needs_spark:
+            from jobs.session import spark_session
+
+            with spark_session(run.master, app_name=f"curate {job.name}", debug=run.debug) as spark:
+                check_master_reachable(spark)
+                job.run(spark, cfg)
+        else:
+            job.run(None, cfg)
+        print(f"[{job.name}] done in {time.time() - t0:.1f}s")
+        return 0
+    except CurationError as e:
+        if debug:
+            raise
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+def check_master_reachable(spark) -> None:
+    """Nothing to do once a session exists; kept as a hook for cluster checks."""
+    return None
+
+
+def main_for(job: Job) -> None:
+    """Entry for `spark-submit jobs/<file>.py ...` and `python -m jobs.<file> ...`."""
+    sys.exit(execute(job, sys.argv[1:], prog=f"{sys.argv[0]}"))

@@ -1,0 +1,221 @@
+"""Typed job configs: a dataclass per job, YAML presets, command-line overrides.
+
+A job's config is a plain dataclass whose fields are declared with `opt(...)`:
+
+    @dataclass
+    class LabelConfig:
+        laion: str = opt(None, "LAION parquet parts (dir, glob or URI)", required=True)
+        matching: str = opt("laionet", "matching mode", choices=("laionet", "normalized"))
+        def validate(self): ...   # optional, raise ConfigError(key, msg)
+
+`parse_job_args(cls, argv)` builds the argparse parser from the fields, merges
+defaults < YAML preset (`--config`) < command line, coerces and validates every value
+*before* Spark starts, and returns the config plus the run options (`--master`,
+`--dry-run`, `--debug`).
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import MISSING, dataclass, field, fields
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import yaml
+
+from curation.errors import ConfigError, InputError
+
+
+def opt(default: Any = None, help: str = "", *, choices: Optional[Sequence[Any]] = None,
+        required: bool = False, flag: Optional[str] = None, cli: bool = True) -> Any:
+    """Declare a config field. `choices` restricts the value; `required` means no default."""
+    meta = {"help": help, "choices": tuple(choices) if choices else None,
+            "required": required, "flag": flag, "cli": cli}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class RunOptions:
+    """Options of every job that are not part of its recorded config."""
+    master: Optional[str] = None
+    dry_run: bool = False
+    debug: bool = False
+    config_path: Optional[str] = None
+
+
+def _flag(f: dataclasses.Field) -> str:
+    return f.metadata.get("flag") or "--" + f.name.replace("_", "-")
+
+
+def _base_type(tp: Any) -> Tuple[Any, bool]:
+    """(inner type, optional?) for `Optional[X]` / `X | None`."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1:
+            return args[0], True
+    return tp, False
+
+
+def _type_name(tp: Any) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def coerce_value(key: str, value: Any, tp: Any) -> Any:
+    """Coerce a YAML/CLI value to the field's type; raise ConfigError naming the key."""
+    inner, optional = _base_type(tp)
+    if value is None:
+        if optional or inner is Any:
+            return None
+        raise ConfigError(key, f"must be a {_type_name(inner)}, got null")
+    origin = typing.get_origin(inner)
+    if inner is Any:
+        return value
+    if inner is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(key, f"must be true or false, got {value!r}")
+    if inner is int:
+        if isinstance(value, bool):
+            raise ConfigError(key, f"must be an integer, got {value!r}")
+        if isinstance(value, int):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        if isinstance(value, str):
+            try:
+                return int(value.replace("_", ""))
+            except ValueError:
+                pass
+        raise ConfigError(key, f"must be an integer, got {value!r}")
+    if inner is float:
+        if isinstance(value, bool):
+            raise ConfigError(key, f"must be a number, got {value!r}")
+        if isinstance(value, (int, float)):
+            return float(value)
+        if isinstance(value, str):
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise ConfigError(key, f"must be a number, got {value!r}")
+    if inner is str:
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool):
+            return str(value)
+        raise ConfigError(key, f"must be a string, got {value!r}")
+    if origin in (list, List) or inner is list:
+        (item_tp,) = typing.get_args(inner) or (Any,)
+        if isinstance(value, str):
+            value = [v for v in value.split(",") if v != ""]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(key, f"must be a list, got {value!r}")
+        return [coerce_value(f"{key}[{i}]", v, item_tp) for i, v in enumerate(value)]
+    if origin in (dict, Dict) or inner is dict:
+        if isinstance(value, str):
+            try:
+                value = yaml.safe_load(value)
+            except yaml.YAMLError as e:
+                raise ConfigError(key, f"must be a mapping (YAML/JSON), got {value!r}: {e}")
+        if not isinstance(value, dict):
+            raise ConfigError(key, f"must be a mapping, got {value!r}")
+        return dict(value)
+    return value
+
+
+def config_keys(cls) -> List[str]:
+    return [f.name for f in fields(cls)]
+
+
+def build_config(cls, values: Dict[str, Any], source: str = "config"):
+    """Build and validate a config object from a {key: value} mapping."""
+    known = {f.name: f for f in fields(cls)}
+    hints = typing.get_type_hints(cls)
+    kwargs: Dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = str(raw_key).replace("-", "_")
+        if key not in known:
+            raise ConfigError(raw_key, f"unknown key in {source}; known keys: {', '.join(sorted(known))}")
+        kwargs[key] = coerce_value(key, value, hints[key])
+    for name, f in known.items():
+        if f.metadata.get("required") and kwargs.get(name, f.default) in (None, MISSING):
+            raise ConfigError(name, f"is required (set {_flag(f)} or '{name}:' in the YAML preset)")
+        choices = f.metadata.get("choices")
+        if choices is not None and name in kwargs:
+            vals = kwargs[name] if isinstance(kwargs[name], list) else [kwargs[name]]
+            for v in vals:
+                if v is not None and v not in choices:
+                    raise ConfigError(name, f"got {v!r}; allowed values: {', '.join(map(str, choices))}")
+    cfg = cls(**kwargs)
+    validate = getattr(cfg, "validate", None)
+    if validate is not None:
+        validate()
+    return cfg
+
+
+def load_yaml(path: str) -> Dict[str, Any]:
+    if not os.path.exists(path):
+        raise InputError(f"config file not found: {path}")
+    try:
+        with open(path) as fh:
+            data = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as e:
+        raise InputError(f"config file {path} is not valid YAML: {e}") from None
+    if not isinstance(data, dict):
+        raise InputError(f"config file {path} must hold a mapping of keys to values")
+    return data
+
+
+def make_parser(cls, prog: str, description: str = "") -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     argument_default=argparse.SUPPRESS)
+    parser.add_argument("--config", dest="_config_path", metavar="YAML",
+                        help="YAML preset (keys are this job's options); command-line flags override it")
+    parser.add_argument("--master", dest="_master", help="Spark master when no session is active (default local[*])")
+    parser.add_argument("--dry-run", dest="_dry_run", action="store_true", help="print the resolved config and exit")
+    parser.add_argument("--debug", dest="_debug", action="store_true", help="show tracebacks and Spark's INFO logs")
+    hints = typing.get_type_hints(cls)
+    for f in fields(cls):
+        if not f.metadata.get("cli", True):
+            continue
+        inner, _ = _base_type(hints[f.name])
+        help_text = f.metadata.get("help", "")
+        choices = f.metadata.get("choices")
+        if choices:
+            help_text += f" (one of: {', '.join(map(str, choices))})"
+        default = None if f.default is MISSING else f.default
+        if default not in (None, MISSING) and default != "":
+            help_text += f" [default: {default}]"
+        if inner is bool:
+            parser.add_argument(_flag(f), dest=f.name, action=argparse.BooleanOptionalAction, help=help_text)
+        else:
+            parser.add_argument(_flag(f), dest=f.name, metavar=f.name.upper(), help=help_text)
+    return parser
+
+
+def parse_job_args(cls, argv: Sequence[str], prog: str = "curate", description: str = ""):
+    """Parse argv into (config, RunOptions); defaults < --config YAML < flags."""
+    parser = make_parser(cls, prog, description)
+    ns = vars(parser.parse_args(list(argv)))
+    run = RunOptions(master=ns.pop("_master", None), dry_run=ns.pop("_dry_run", False),
+                     debug=ns.pop("_debug", False), config_path=ns.pop("_config_path", None))
+    values: Dict[str, Any] = {}
+    source = "command line"
+    if run.config_path:
+        values.update(load_yaml(run.config_path))
+        source = run.config_path
+    values.update(ns)
+    return build_config(cls, values, source=source), run
+
+
+def config_to_dict(cfg) -> Dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def config_to_yaml(cfg) -> str:
+    return yaml.safe_dump(config_to_dict(cfg), sort_keys=False, default_flow_style=False)

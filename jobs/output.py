@@ -1,0 +1,202 @@
+"""Atomic stage outputs, sidecar config/report files and file-system access.
+
+All paths go through Hadoop's FileSystem API (via the session's JVM), so local paths,
+`file://`, `hdfs://`, `s3a://`, `gs://` all work where the cluster has the connector.
+
+A stage output is complete when its report exists: outputs are written under a temporary
+name, the config and report are added, and only then is it renamed into place. A killed
+job leaves at most a `*.__tmp-*` sibling, which the next run ignores and removes.
+
+Directory outputs (parquet datasets) carry `_config.yaml` and `_report.json` inside;
+single-file outputs (TSV, frequency files) carry `<file>.config.yaml` / `<file>.report.json`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from contextlib import contextmanager
+from typing import Iterator, List, Optional
+
+import yaml
+
+from curation.errors import InputError
+from curation.report import StageReport
+from jobs.config import config_to_dict, config_to_yaml
+
+CONFIG_NAME = "_config.yaml"
+REPORT_NAME = "_report.json"
+
+
+# ---------------------------------------------------------------- file system via the JVM
+def _jvm(spark):
+    return spark.sparkContext._jvm
+
+
+def _hpath(spark, path: str):
+    return _jvm(spark).org.apache.hadoop.fs.Path(path)
+
+
+def _fs(spark, path: str):
+    hp = _hpath(spark, path)
+    return hp.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hp
+
+
+def qualify(spark, path: str) -> str:
+    """The fully qualified URI of `path` (relative paths resolve as the user typed them)."""
+    fs, hp = _fs(spark, path)
+    return fs.makeQualified(hp).toString()
+
+
+def exists(spark, path: str) -> bool:
+    fs, hp = _fs(spark, path)
+    return bool(fs.exists(hp))
+
+
+def delete(spark, path: str) -> None:
+    fs, hp = _fs(spark, path)
+    if fs.exists(hp):
+        fs.delete(hp, True)
+
+
+def rename(spark, src: str, dst: str) -> None:
+    fs, hsrc = _fs(spark, src)
+    hdst = _hpath(spark, dst)
+    parent = hdst.getParent()
+    if parent is not None and not fs.exists(parent):
+        fs.mkdirs(parent)
+    if not fs.rename(hsrc, hdst):
+        raise OSError(f"could not rename {src} to {dst}")
+
+
+def list_files(spark, path: str) -> List[str]:
+    """Files directly under a directory (sorted)."""
+    fs, hp = _fs(spark, path)
+    return sorted(st.getPath().toString() for st in fs.listStatus(hp) if st.isFile())
+
+
+def glob(spark, pattern: str) -> List[str]:
+    fs, hp = _fs(spark, pattern)
+    sts = fs.globStatus(hp)
+    return sorted(st.getPath().toString() for st in (sts or []))
+
+
+def read_text(spark, path: str) -> str:
+    fs, hp = _fs(spark, path)
+    stream = fs.open(hp)
+    try:
+        scanner = _jvm(spark).java.util.Scanner(stream, "UTF-8").useDelimiter("\\A")
+        return scanner.next() if scanner.hasNext() else ""
+    finally:
+        stream.close()
+
+
+def write_text(spark, path: str, text: str) -> None:
+    """Write a small text file atomically (temporary name, then rename)."""
+    tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
+    fs, htmp = _fs(spark, tmp)
+    out = fs.create(htmp, True)
+    try:
+        out.write(bytearray(text.encode("utf-8")))
+    finally:
+        out.close()
+    hdst = _hpath(spark, path)
+    if fs.exists(hdst):
+        fs.delete(hdst, True)
+    rename(spark, tmp, path)
+
+
+def require_input(spark, path: str, what: str = "input") -> None:
+    """Fail early (one line) when an input path or glob matches nothing."""
+    if any(ch in path for ch in "*?[{"):
+        if not glob(spark, path):
+            raise InputError(f"{what} not found: no files match {path}")
+    elif not exists(spark, path):
+        raise InputError(f"{what} not found: {path}")
+
+
+# ---------------------------------------------------------------- sidecars and completeness
+def sidecar(path: str, name: str, directory: bool) -> str:
+    """Where a config/report lives: inside a directory output, beside a file output."""
+    if directory:
+        return path.rstrip("/") + "/" + name
+    return path + "." + name.lstrip("_").replace("_", ".")
+
+
+def stage_complete(spark, out: str, cfg, directory: bool = True) -> bool:
+    """True when `out` holds a finished output of the same config."""
+    report = sidecar(out, REPORT_NAME, directory)
+    config = sidecar(out, CONFIG_NAME, directory)
+    if not (exists(spark, out) and exists(spark, report) and exists(spark, config)):
+        return False
+    try:
+        return yaml.safe_load(read_text(spark, config)) == config_to_dict(cfg)
+    except Exception:  # an unreadable sidecar means "not complete"
+        return False
+
+
+def read_report(spark, out: str, directory: bool = True) -> dict:
+    return json.loads(read_text(spark, sidecar(out, REPORT_NAME, directory)))
+
+
+@contextmanager
+def atomic_dir(spark, out: str, cfg, report: StageReport) -> Iterator[str]:
+    """Yield a temporary directory path; on success add config + report and move it to `out`.
+
+    Usage:  with atomic_dir(spark, out, cfg, report) as tmp: df.write.parquet(tmp)
+    """
+    out = out.rstrip("/")
+    tmp = f"{out}.__tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        yield tmp
+        if not exists(spark, tmp):
+            fs, htmp = _fs(spark, tmp)
+            fs.mkdirs(htmp)
+        write_text(spark, sidecar(tmp, CONFIG_NAME, True), config_to_yaml(cfg))
+        write_text(spark, sidecar(tmp, REPORT_NAME, True), report.to_json())
+        delete(spark, out)
+        rename(spark, tmp, out)
+    finally:
+        delete(spark, tmp)
+
+
+def finish_file(spark, path: str, cfg, report: StageReport) -> None:
+    """Write the config/report sidecars of a single-file output (after the file itself)."""
+    write_text(spark, sidecar(path, CONFIG_NAME, False), config_to_yaml(cfg))
+    write_text(spark, sidecar(path, REPORT_NAME, False), report.to_json())
+
+
+def write_single_csv(spark, df, path: str, sep: str = "\t", header: bool = True,
+                     order_by: Optional[List[str]] = None) -> None:
+    """Write a DataFrame as ONE delimited text file at `path`, atomically.
+
+    Rows are sorted by `order_by` (within the single partition) so that output bytes do
+    not depend on the input partitioning. Quoting is off: callers must have removed the
+    separator and newlines from string values (the recipes replace \\t\\r\\n by spaces).
+    """
+    tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        one = df.repartition(1)
+        if order_by:
+            one = one.sortWithinPartitions(*order_by)
+        (one.write.option("sep", sep).option("header", str(header).lower())
+            .option("quote", "\u0000").option("escape", "\u0000").option("emptyValue", "")
+            .option("lineSep", "\n").mode("overwrite").csv(tmp))
+        parts = [p for p in list_files(spark, tmp) if p.rsplit("/", 1)[-1].startswith("part-")]
+        if len(parts) != 1:
+            raise OSError(f"expected one part file in {tmp}, found {len(parts)}")
+        fs, hdst = _fs(spark, path)
+        if fs.exists(hdst):
+            fs.delete(hdst, True)
+        rename(spark, parts[0], path)
+    finally:
+        delete(spark, tmp)
+
+
+def local_path(path: str) -> Optional[str]:
+    """The local file-system path of `path` when it is local (plain path or file://)."""
+    if path.startswith("file://"):
+        return path[len("file://"):]
+    if "://" in path:
+        return None
+    return os.path.abspath(path)

@@ -1,0 +1,29 @@
+"""longtail-curation: Spark jobs that build the curated image-text datasets (LAIONet,
+ImageNet-Captions variants, YFCC15M-Cls/CC12M-Cls) used to study CLIP under long-tailed data."""
+import os
+
+from setuptools import setup
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def requirements():
+    with open(os.path.join(HERE, "requirements.txt")) as fh:
+        reqs = [ln.split("#")[0].strip() for ln in fh]
+    # test/notebook/packing tools are development extras, not runtime needs
+    dev = {"pytest", "nbclient", "nbformat", "ipykernel", "venv-pack"}
+    return [r for r in reqs if r and r.split(">")[0].split("=")[0].split("<")[0] not in dev]
+
+
+setup(
+    name="longtail-curation",
+    version="0.1.0",
+    description=__doc__,
+    packages=["curation", "udfs", "jobs"],
+    package_data={"curation": ["data/*"], "jobs": ["*.properties"]},
+    include_package_data=True,
+    python_requires=">=3.10",
+    install_requires=requirements(),
+    extras_require={"dev": ["pytest", "nbclient", "nbformat", "ipykernel", "venv-pack"]},
+    entry_points={"console_scripts": ["curate=jobs.cli:main"]},
+)

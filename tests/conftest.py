@@ -1,0 +1,50 @@
+"""Shared fixtures: one local[2] SparkSession for the whole run, WordNet location, paths."""
+from __future__ import annotations
+
+import os
+import sys
+
+import pytest
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.path.abspath(os.path.join(REPO, "..", "shared"))
+REFERENCE = os.path.join(SHARED, "reference")
+
+# WordNet 3.0 for nltk (see DEVELOPERS.md); tests that need it use the `wordnet` fixture
+os.environ.setdefault("NLTK_DATA", os.path.join(SHARED, "nltk_data"))
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: takes more than a few seconds")
+    config.addinivalue_line("markers", "cluster: starts separate Spark processes (local-cluster or standalone)")
+    config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one)")
+
+
+@pytest.fixture(scope="session")
+def reference_dir():
+    if not os.path.isdir(REFERENCE):
+        pytest.skip(f"reference data not found at {REFERENCE}")
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from jobs.session import create_session
+
+    session = create_session("local[2]", app_name="longtail-curation-tests",
+                             conf={"spark.sql.shuffle.partitions": "4",
+                                   "spark.default.parallelism": "2"})
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def curate_cmd():
+    """The `curate` console script of this interpreter's environment (an unactivated venv)."""
+    exe = os.path.join(os.path.dirname(sys.executable), "curate")
+    if not os.path.exists(exe):
+        return [sys.executable, "-m", "jobs.cli"]
+    return [exe]

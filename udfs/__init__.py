@@ -1,0 +1,1 @@
+"""Thin Spark wrappers (pandas / Arrow UDFs) around the pure logic in `curation`."""
