@@ -57,10 +57,24 @@ def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
 
 
 def check_master_reachable(spark) -> None:
-    """Nothing to do once a session exists; kept as a hook for cluster checks."""
-    return None
+    """On a cluster, fail fast with one line when executors cannot run our code (the master
+    itself was probed before the session was created; see jobs/session.py)."""
+    from jobs.session import check_executors
+
+    check_executors(spark)
 
 
-def main_for(job: Job) -> None:
-    """Entry for `spark-submit jobs/<file>.py ...` and `python -m jobs.<file> ...`."""
-    sys.exit(execute(job, sys.argv[1:], prog=f"{sys.argv[0]}"))
+def main_for(jobs: "Job | Sequence[Job]") -> None:
+    """Entry for `spark-submit jobs/<file>.py [job] ...` and `python -m jobs.<file> ...`.
+
+    A module with several jobs takes the job's last command word first, e.g.
+    `spark-submit jobs/laionet_label.py subset --laion ...`.
+    """
+    argv = sys.argv[1:]
+    if isinstance(jobs, Job):
+        sys.exit(execute(jobs, argv, prog=sys.argv[0]))
+    by_word = {job.command[-1]: job for job in jobs}
+    if argv and argv[0] in by_word:
+        sys.exit(execute(by_word[argv[0]], argv[1:], prog=f"{sys.argv[0]} {argv[0]}"))
+    print(f"usage: {sys.argv[0]} {{{','.join(by_word)}}} [options]", file=sys.stderr)
+    sys.exit(2)

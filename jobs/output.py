@@ -106,6 +106,19 @@ def write_text(spark, path: str, text: str) -> None:
     rename(spark, tmp, path)
 
 
+def write_bytes(spark, path: str, data: bytes) -> None:
+    """Write a small binary file (e.g. a PNG plot) atomically (temporary name, then rename)."""
+    tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
+    fs, htmp = _fs(spark, tmp)
+    out = fs.create(htmp, True)
+    try:
+        out.write(bytearray(data))
+    finally:
+        out.close()
+    delete(spark, path)
+    rename(spark, tmp, path)
+
+
 def require_input(spark, path: str, what: str = "input") -> None:
     """Fail early (one line) when an input path or glob matches nothing."""
     if any(ch in path for ch in "*?[{"):
@@ -167,18 +180,23 @@ def finish_file(spark, path: str, cfg, report: StageReport) -> None:
 
 
 def write_single_csv(spark, df, path: str, sep: str = "\t", header: bool = True,
-                     order_by: Optional[List[str]] = None) -> None:
+                     order_by: Optional[List[str]] = None,
+                     order_only: Optional[List[str]] = None) -> None:
     """Write a DataFrame as ONE delimited text file at `path`, atomically.
 
     Rows are sorted by `order_by` (within the single partition) so that output bytes do
-    not depend on the input partitioning. Quoting is off: callers must have removed the
-    separator and newlines from string values (the recipes replace \\t\\r\\n by spaces).
+    not depend on the input partitioning; columns named in `order_only` (e.g. a seeded
+    shuffle key) are used for that order and then left out of the file. Quoting is off:
+    callers must have removed the separator and newlines from string values (the recipes
+    replace \\t\\r\\n by spaces).
     """
     tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
     try:
         one = df.repartition(1)
         if order_by:
             one = one.sortWithinPartitions(*order_by)
+        if order_only:
+            one = one.drop(*order_only)
         (one.write.option("sep", sep).option("header", str(header).lower())
             .option("quote", "\u0000").option("escape", "\u0000").option("emptyValue", "")
             .option("lineSep", "\n").mode("overwrite").csv(tmp))

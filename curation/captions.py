@@ -1,0 +1,370 @@
+"""ImageNet-Captions variants: caption rules, file names, and reading the metadata list.
+
+The seed recipe (`create_incaps_caption_variants.py` and friends of "What makes CLIP
+robust to long-tailed pre-training data") builds open_clip training TSVs
+(`filepath<TAB>label<TAB>caption`) from `imagenet_captions.json`, a JSON list of
+`{filename, wnid, title, description, tags}` entries. This module holds the rules as
+pure functions, so the Spark job, the benchmark's pandas baseline and the tests share them:
+
+- `CaptionSpec` + `CaptionBuilder.rows()`: entry -> (filepath, label, caption) or a reason
+  for dropping it (bad entry, unknown wnid, empty caption);
+- the original scripts' output names (`caption_file_name`, `caption_frequency_name`,
+  `subset_names`, `trim_tail_names`);
+- `iter_list_elements`: the elements of a JSON list that *start* in a byte range, so a
+  large list can be parsed by several tasks (see its docstring for why that is safe).
+
+Every random choice (template, lemma, row order) is `curation.sampling` hashing of the
+entry's file name and the seed, so it does not depend on row order or partitioning.
+"""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+from curation.sampling import stable_choice_index, stable_key
+
+TEXT_FIELDS = ("title", "tags", "description")
+#: mode -> template; `openai80` picks one of the 80 OpenAI ImageNet templates per row
+MODES = {"cname": "{}", "a+cname": "a {}", "photo": "a photo of a {}", "openai80": None}
+#: the original's names of the frequency files without a class-name prefix, by the
+#: (title, tags, description) fields used
+FREQUENCY_NAMES = {
+    (False, False, True): "description_only", (False, True, False): "tags_only",
+    (False, True, True): "no_title", (True, False, False): "title_only",
+    (True, False, True): "no_tags", (True, True, False): "no_description",
+    (True, True, True): "full_text",
+}
+#: row statuses; everything but `kept` is a drop reason in the stage report
+KEPT, EMPTY_CAPTION, BAD_ENTRY, UNKNOWN_WNID = "kept", "empty_caption", "bad_entry", "unknown_wnid"
+BAD_ROW_STATUSES = (BAD_ENTRY, UNKNOWN_WNID)
+#: a signed 64-bit order key from the unsigned `stable_key` (order preserved)
+_SIGN = 2 ** 63
+_CONTROL = str.maketrans({"\n": " ", "\r": " ", "\t": " "})
+#: what a TSV writer trims around a value (Spark's CSV writer trims characters <= ' ')
+_EDGE_WHITESPACE = "".join(map(chr, range(33)))
+_COUNT_SUFFIX = re.compile(r"_\d+$")
+
+
+def clean_text(text: str) -> str:
+    """Newlines, carriage returns and tabs become spaces (one each, as in the original),
+    so a caption is one TSV field."""
+    return text.translate(_CONTROL)
+
+
+def order_key(item_id: str, seed: int, salt: str) -> int:
+    """A reproducible signed 64-bit sort key for a row (Spark's LongType)."""
+    return stable_key(item_id, seed, salt) - _SIGN
+
+
+# ---------------------------------------------------------------- caption rules
+@dataclass(frozen=True)
+class CaptionSpec:
+    use_title: bool = False
+    use_tags: bool = False
+    use_description: bool = False
+    append_cname: bool = False
+    use_synset: bool = False
+    mode: str = "cname"
+    seed: int = 0
+
+    @property
+    def fields(self) -> Tuple[str, ...]:
+        used = (self.use_title, self.use_tags, self.use_description)
+        return tuple(f for f, use in zip(TEXT_FIELDS, used) if use)
+
+    def problem(self) -> Optional[Tuple[str, str]]:
+        """(key, message) when the combination makes no caption, else None."""
+        if self.mode not in MODES:
+            return "mode", f"got {self.mode!r}; allowed values: {', '.join(MODES)}"
+        if not (self.fields or self.append_cname):
+            return "append_cname", "no caption source: use a text field (--use-title/--use-tags/--use-description) or --append-cname"
+        if self.use_synset and not self.append_cname:
+            return "use_synset", "--use-synset chooses the name that --append-cname adds; set --append-cname too"
+        return None
+
+
+def join_caption(title: str, tags: Sequence[str], description: str, spec: CaptionSpec,
+                 prefix: Optional[str] = None) -> str:
+    """The caption of one entry: the asked-for non-empty fields (title, space-joined tags,
+    description) separated by single spaces, newlines/tabs as spaces; with a `prefix` (the
+    filled template) in front, followed by a space.
+
+    Leading and trailing whitespace is removed: the original wrote it (`"a tench "` for a
+    template-only caption), but a TSV writer trims it, so keeping it would make the file
+    differ from the rule."""
+    parts = []
+    if spec.use_title and title:
+        parts.append(title)
+    if spec.use_tags and tags:
+        parts.append(" ".join(tags))
+    if spec.use_description and description:
+        parts.append(description)
+    text = clean_text(" ".join(parts))
+    caption = text if prefix is None else f"{prefix} {text}"
+    return caption.strip(_EDGE_WHITESPACE)
+
+
+def entry_problem(entry: Any) -> Optional[str]:
+    """Why an element of the list is not a valid entry (missing field, wrong type), or None."""
+    if not isinstance(entry, dict):
+        return f"entry is a JSON {_json_type(entry)}, not an object"
+    for name in ("filename", "wnid", "title", "description"):
+        if name not in entry:
+            return f"missing field '{name}'"
+        if not isinstance(entry[name], str):
+            return f"field '{name}' is a JSON {_json_type(entry[name])}, expected a string"
+    if "tags" not in entry:
+        return "missing field 'tags'"
+    tags = entry["tags"]
+    if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+        return f"field 'tags' is {json.dumps(tags, ensure_ascii=False)[:60]}, expected a list of strings"
+    name = entry["filename"]
+    if not name or any(ch in name for ch in "/\t\n\r"):
+        return f"field 'filename' {name!r} is not a plain file name"
+    return None
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
+            float: "number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+class Row(NamedTuple):
+    """One list element's outcome: `status` is KEPT or the reason it is dropped."""
+    status: str
+    filename: Optional[str]
+    filepath: Optional[str] = None
+    label: Optional[int] = None
+    caption: Optional[str] = None
+    problem: Optional[str] = None
+
+
+class CaptionBuilder:
+    """Turns entries into output rows for one `CaptionSpec` (class tables built once).
+
+    `classes` is the concept table (`curation.concepts.load_concepts()`: wnid, label,
+    classname, lemmas) and `templates` the 80 OpenAI templates (needed for `openai80`).
+    """
+
+    def __init__(self, spec: CaptionSpec, imagenet_root: str, classes, templates: Sequence[str] = ()):
+        self.spec = spec
+        self.train_dir = imagenet_root.rstrip("/") + "/train"
+        self.label = dict(zip(classes["wnid"], (int(x) for x in classes["label"])))
+        self.classname = dict(zip(classes["wnid"], classes["classname"]))
+        self.lemmas = dict(zip(classes["wnid"], (list(x) for x in classes["lemmas"])))
+        template = MODES[spec.mode]
+        self.templates = [template] if template is not None else list(templates)
+        if not self.templates:
+            raise ValueError("mode openai80 needs the 80 templates")
+
+    def prefix(self, filename: str, wnid: str) -> Optional[str]:
+        """The filled template, or None without --append-cname."""
+        if not self.spec.append_cname:
+            return None
+        seed = self.spec.seed
+        if self.spec.use_synset:
+            lemmas = self.lemmas[wnid]
+            name = lemmas[stable_choice_index(filename, len(lemmas), seed, "lemma")]
+        else:
+            name = self.classname[wnid]
+        template = self.templates[0] if len(self.templates) == 1 else \
+            self.templates[stable_choice_index(filename, len(self.templates), seed, "template")]
+        return template.format(name)
+
+    def row(self, entry: Any) -> Row:
+        problem = entry_problem(entry)
+        filename = entry.get("filename") if isinstance(entry, dict) else None
+        filename = filename if isinstance(filename, str) else None
+        if problem:
+            return Row(BAD_ENTRY, filename, problem=problem)
+        wnid = entry["wnid"]
+        if wnid not in self.label:
+            return Row(UNKNOWN_WNID, filename,
+                       problem=f"wnid {wnid!r} is not one of the 1000 ImageNet classes")
+        caption = join_caption(entry["title"], entry["tags"], entry["description"], self.spec,
+                               self.prefix(filename, wnid))
+        return Row(KEPT if caption else EMPTY_CAPTION, filename,
+                   f"{self.train_dir}/{wnid}/{filename}", self.label[wnid], caption)
+
+
+# ---------------------------------------------------------------- file names of the original
+def caption_file_name(spec: CaptionSpec, n_rows: int) -> str:
+    """e.g. `incaps_title_tags_description+cname_448896.tsv`, `incaps_openai80_synset_448896.tsv`."""
+    fields = "".join(f"_{f}" for f in spec.fields)
+    if not spec.fields:
+        variant = f"_{spec.mode}"
+    elif spec.append_cname:
+        variant = f"+{spec.mode}"
+    else:
+        variant = ""
+    return f"incaps{fields}{variant}{'_synset' if spec.use_synset else ''}_{n_rows}.tsv"
+
+
+def caption_frequency_name(spec: CaptionSpec) -> str:
+    """`class_frequency_incaps_imagenet_ori.txt` when a class name is added (every entry
+    is kept), else `class_frequency_incaps_<full_text|title_only|no_tags|...>_imagenet_ori.txt`."""
+    if spec.append_cname:
+        return "class_frequency_incaps_imagenet_ori.txt"
+    used = (spec.use_title, spec.use_tags, spec.use_description)
+    return f"class_frequency_incaps_{FREQUENCY_NAMES[used]}_imagenet_ori.txt"
+
+
+def _stem(df_name: str) -> str:
+    """The input TSV's name without directory, `.tsv` and the `_<rows>` suffix."""
+    base = df_name.rstrip("/").rsplit("/", 1)[-1]
+    base = base[:-4] if base.endswith(".tsv") else base
+    return _COUNT_SUFFIX.sub("", base)
+
+
+def subset_names(df_name: str, n_rows: int, n_classes: Optional[int] = None,
+                 in100: bool = False, n: Optional[int] = None) -> Tuple[str, str]:
+    """(TSV name, frequency file name) of a subset, as the original names them:
+    `in<k>caps_..._<rows>.tsv` for a class subset, `..._<n>.tsv` for a row sample;
+    frequency files `class_frequency_incaps_imagenet100_ori.txt` (ImageNet-100),
+    `class_frequency_in<k>caps_ori.txt` (k random classes), `..._n<n>_ori.txt`."""
+    stem = _stem(df_name)
+    tag = "incaps"
+    if n_classes is not None:
+        stem = stem.replace("incaps", f"in{n_classes}caps", 1)
+        tag = "incaps_imagenet100" if in100 else f"in{n_classes}caps"
+    freq = f"class_frequency_{tag}{f'_n{n}' if n is not None else ''}_ori.txt"
+    return f"{stem}_{n_rows}.tsv", freq
+
+
+def trim_tail_names(df_name: str, lastk: int, ceil: int) -> Tuple[str, str]:
+    """(`<stem>_tail<k>ceil<c>.tsv`, `class_frequency_incaps_tail<k>ceil<c>_imagenet_ori.txt`)."""
+    tag = f"tail{lastk}ceil{ceil}"
+    return f"{_stem(df_name)}_{tag}.tsv", f"class_frequency_incaps_{tag}_imagenet_ori.txt"
+
+
+# ---------------------------------------------------------------- class subsets and trim-tail
+def tail_labels(counts: Dict[int, int], n_classes: int, lastk: int) -> List[int]:
+    """The `lastk` labels with the fewest examples (ties broken by label; empty classes count)."""
+    return sorted(range(n_classes), key=lambda lab: (counts.get(lab, 0), lab))[:lastk]
+
+
+# ---------------------------------------------------------------- reading a JSON list in ranges
+#: an entry is at most this long (bytes); a longer one makes the parallel parse fall back
+MAX_ENTRY_BYTES = 1 << 20
+_WS = re.compile(r"[ \t\r\n]*")
+_LIST_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\[[ \t\r\n]*")
+
+
+@dataclass
+class ListSlice:
+    """What `iter_list_elements` found in its byte range."""
+    #: byte offset of the first element it parsed (-1: none starts in the range)
+    first: int = -1
+    #: byte offset of the element after its last one (-1: the list ends there)
+    next: int = -1
+    count: int = 0
+    #: why the range could not be parsed (the caller then parses the file in one piece)
+    error: Optional[str] = None
+
+
+def split_ranges(size: int, parts: int) -> List[Tuple[int, int]]:
+    parts = max(1, min(parts, size))
+    step = -(-size // parts)
+    return [(s, min(size, s + step)) for s in range(0, size, step)]
+
+
+def _char_start(data, i: int) -> int:
+    """The largest UTF-8 character start <= i."""
+    while 0 < i < len(data) and (data[i] & 0xC0) == 0x80:
+        i -= 1
+    return i
+
+
+def _next_candidate(data, pos: int, end: int) -> int:
+    """The first '{' in [pos, end) preceded (after whitespace) by ',' or '['."""
+    while True:
+        s = data.find(b"{", pos, end)
+        if s < 0:
+            return -1
+        j = s - 1
+        while j >= 0 and data[j] in b" \t\r\n":
+            j -= 1
+        if j >= 0 and data[j] in b",[":
+            return s
+        pos = s + 1
+
+
+def iter_list_elements(data, start: int, end: int, out: ListSlice) -> Iterator[Any]:
+    """Yield the elements of the JSON list in `data` (bytes or mmap, UTF-8) that start at a
+    byte offset in [start, end); fill `out`.
+
+    Why several tasks can do this independently: a range other than the first starts at
+    its first '{' that follows ',' or '[' (whitespace between). Inside a JSON string such a
+    '{' is rare, and a false start is caught afterwards: the ranges are right exactly when
+    each range's `next` equals the following non-empty range's `first` and the last one
+    reaches the end of the list; otherwise the caller parses the file as one range, which
+    is always right. Errors are reported in `out.error`, never raised.
+    """
+    size = len(data)
+    if start == 0:
+        m = _LIST_START.match(data)
+        if not m:
+            out.error = "the file is not a JSON list (it must start with '[')"
+            return
+        first = m.end()
+        if data[first:first + 1] == b"]":
+            if bytes(data[first + 1:]).strip():
+                out.error = f"unexpected data after the end of the list at byte {first + 1}"
+            out.first = first
+            return
+    else:
+        first = _next_candidate(data, start, end)
+        if first < 0:
+            return
+    out.first = first
+    stop_byte = size if end >= size else _char_start(data, end)
+    text_end = size if end >= size else _char_start(data, min(size, stop_byte + MAX_ENTRY_BYTES))
+    try:
+        text = bytes(data[first:text_end]).decode("utf-8")
+        limit = len(text) - len(bytes(data[stop_byte:text_end]).decode("utf-8"))
+    except UnicodeDecodeError as e:
+        out.error = f"not UTF-8 text near byte {first + e.start}"
+        return
+    decoder = json.JSONDecoder()
+
+    def byte_at(pos: int) -> int:
+        return first + len(text[:pos].encode("utf-8"))
+
+    pos = 0
+    while pos < limit:
+        try:
+            element, pos = decoder.raw_decode(text, pos)
+        except json.JSONDecodeError as e:
+            out.error = f"invalid JSON at byte {byte_at(e.pos)}: {e.msg}"
+            return
+        out.count += 1
+        yield element
+        pos = _WS.match(text, pos).end()
+        sep = text[pos:pos + 1]
+        if sep == "]":
+            if text[pos + 1:].strip() or text_end < size:
+                out.error = f"unexpected data after the end of the list at byte {byte_at(pos + 1)}"
+            return
+        if sep != ",":
+            out.error = (f"expected ',' or ']' after an entry at byte {byte_at(pos)}"
+                         if sep else "the list is not closed with ']'")
+            return
+        pos = _WS.match(text, pos + 1).end()
+    out.next = byte_at(pos)
+
+
+def chain_problem(slices: Sequence[ListSlice]) -> Optional[str]:
+    """None when the ranges' elements are exactly the list's elements (see
+    `iter_list_elements`), else why not."""
+    found = [s for s in slices if s.first >= 0 or s.error]
+    for s in found:
+        if s.error:
+            return s.error
+    for a, b in zip(found, found[1:]):
+        if a.next != b.first:
+            return f"range ending at byte {a.next} does not meet the next one at byte {b.first}"
+    if found and found[-1].next != -1:
+        return "the list is not closed with ']'"
+    return None

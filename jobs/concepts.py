@@ -1,0 +1,207 @@
+"""`curate concepts ...`: build, inspect and export the ImageNet-1k concept data.
+
+- `classes`   the wnid/class-name list from the seed recipes' reference files (no Spark)
+- `build`     the concept table from that list and WordNet 3.0 (no Spark)
+- `lemma-map` a {lemma: wnid} JSON map with the LAIONet options (no Spark)
+- `summary`   a short summary of the packaged concept data (no Spark; `make demo`)
+- `table`     the packaged concept table as a parquet dataset (a small Spark job)
+
+The first three regenerate what `curation/data/` ships (see docs/concepts.md). Jobs that
+run without Spark write local paths only; each output gets `<file>.config.yaml` and
+`<file>.report.json` beside it, written after the file itself.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+from curation import concepts
+from curation.errors import ConfigError
+from curation.report import StageReport
+from jobs.base import Job, main_for
+from jobs.config import config_to_yaml, opt
+
+
+# ---------------------------------------------------------------- local outputs (no Spark)
+def _local_out(cfg, key: str = "out") -> str:
+    from jobs.output import local_path
+
+    path = local_path(getattr(cfg, key))
+    if path is None:
+        raise ConfigError(key, f"must be a local path (this job runs without Spark), got {getattr(cfg, key)!r}")
+    return path
+
+
+def _write_local(path: str, write: Callable[[str], None]) -> None:
+    """Write a file atomically: `write(tmp)`, then rename into place."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _write_text(path: str, text: str) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+
+    _write_local(path, write)
+
+
+def _finish_local_file(path: str, cfg, report: StageReport) -> None:
+    """The config/report sidecars of a local single-file output (as jobs.output.finish_file)."""
+    from jobs.output import CONFIG_NAME, REPORT_NAME, sidecar
+
+    _write_text(sidecar(path, CONFIG_NAME, False), config_to_yaml(cfg))
+    _write_text(sidecar(path, REPORT_NAME, False), report.to_json())
+    print(report.summary())
+
+
+# ---------------------------------------------------------------- classes
+@dataclass
+class ClassesConfig:
+    reference: str = opt(None, "folder with descriptors_imagenet_synset.json (wnids) and "
+                               "descriptors_imagenet.json (class names in label order)", required=True)
+    out: str = opt(None, "output TSV (wnid<TAB>classname)", required=True)
+
+    def validate(self):
+        _local_out(self)
+
+
+def run_classes(_spark, cfg: ClassesConfig):
+    out = _local_out(cfg)
+    df = concepts.classes_from_reference(os.path.join(cfg.reference, "descriptors_imagenet_synset.json"),
+                                         os.path.join(cfg.reference, "descriptors_imagenet.json"))
+    _write_local(out, lambda tmp: concepts.write_classes(df, tmp))
+    _finish_local_file(out, cfg, StageReport("concepts classes", read=len(df), kept=len(df),
+                                             info={"out": cfg.out}))
+    return df
+
+
+# ---------------------------------------------------------------- build
+@dataclass
+class BuildConfig:
+    out: str = opt(None, "output parquet file", required=True)
+    classes: str = opt(None, "class list TSV (wnid<TAB>classname) [default: the packaged list]")
+
+    def validate(self):
+        _local_out(self)
+
+
+def run_build(_spark, cfg: BuildConfig):
+    out = _local_out(cfg)
+    classes = concepts.read_classes(cfg.classes or concepts.CLASSES_FILE)
+    df = concepts.build_concept_table(classes)
+    _write_local(out, lambda tmp: concepts.write_concept_table(df, tmp))
+    _finish_local_file(out, cfg, StageReport("concepts build", read=len(classes), kept=len(df),
+                                             info={"out": cfg.out, "lemmas": int(df["lemmas"].map(len).sum())}))
+    return df
+
+
+# ---------------------------------------------------------------- lemma-map
+@dataclass
+class LemmaMapConfig:
+    out: str = opt(None, "output JSON file ({lemma: wnid})", required=True)
+    synsets: str = opt("standard", "synset list: 'standard' (the 1000 ILSVRC wnids with their WordNet "
+                                   "lemmas) or a file of 'wnid: lemma, lemma, ...' lines")
+    scope: str = opt("ilsvrc", "a lemma is kept when it is unique in the synset list (ilsvrc) "
+                               "or has one sense in WordNet (wordnet)", choices=concepts.SCOPES)
+    extend_hypernyms: bool = opt(False, "give wnids left without a lemma their lemmas extended with "
+                                        "a well-known hypernym (default: ignore those wnids)")
+
+    def validate(self):
+        _local_out(self)
+
+
+def run_lemma_map(_spark, cfg: LemmaMapConfig):
+    out = _local_out(cfg)
+    synsets = (concepts.standard_synsets() if cfg.synsets == "standard"
+               else concepts.read_synsets_file(cfg.synsets))
+    built = concepts.build_lemma_map_detailed(synsets, cfg.scope, cfg.extend_hypernyms)
+    _write_text(out, concepts.lemma_map_json(built.lemma2wnid))
+    empty = concepts.wnids_without_lemma(built.lemma2wnid, synsets)
+    report = StageReport("concepts lemma-map", read=built.entries, kept=len(built.lemma2wnid),
+                         dropped=dict(built.dropped),
+                         info={"out": cfg.out, "synsets": len(synsets), "lemmas": len(built.lemma2wnid),
+                               "wnids": len(set(built.lemma2wnid.values())),
+                               "wnids_without_lemma": empty, "extended_lemmas": len(built.extended)})
+    _finish_local_file(out, cfg, report)
+    print(f"{len(built.lemma2wnid):,} lemmas over {len(set(built.lemma2wnid.values())):,} wnids; "
+          f"{len(empty)} wnids without a lemma")
+    return built
+
+
+# ---------------------------------------------------------------- summary
+@dataclass
+class SummaryConfig:
+    lemma_map: str = opt(None, "a lemma-map JSON file to summarise [default: the packaged ilsvrc map]")
+
+
+def summary_text(lemma_map: str | None = None) -> str:
+    table = concepts.load_concepts()
+    lemma2wnid = concepts.load_lemma_map(lemma_map)
+    empty = concepts.wnids_without_lemma(lemma2wnid, table["wnid"])
+    in100 = concepts.imagenet100_wnids()
+    by_wnid = table.set_index("wnid")
+    return "\n".join([
+        f"concept table: {len(table)} classes, {int(table['lemmas'].map(len).sum()):,} WordNet lemmas "
+        f"(e.g. {table['wnid'][0]} {table['classname'][0]!r}: {', '.join(table['lemmas'][0])})",
+        f"lemma map ({lemma_map or 'packaged, ilsvrc scope'}): {len(lemma2wnid):,} lemmas over "
+        f"{len(set(lemma2wnid.values())):,} wnids; {len(empty)} wnids without a lemma: "
+        + ", ".join(f"{w} ({by_wnid.loc[w, 'classname']})" for w in empty),
+        f"ImageNet-100: {len(in100)} classes (labels {concepts.imagenet100_labels()[0]}.."
+        f"{concepts.imagenet100_labels()[-1]})",
+    ])
+
+
+def run_summary(_spark, cfg: SummaryConfig):
+    text = summary_text(cfg.lemma_map)
+    print(text)
+    return text
+
+
+# ---------------------------------------------------------------- table (Spark)
+@dataclass
+class TableConfig:
+    out: str = opt(None, "output parquet dataset (path or URI)", required=True)
+    subset: str = opt("all", "classes to write", choices=concepts.CLASS_SUBSETS)
+
+
+def run_table(spark, cfg: TableConfig):
+    from jobs.output import atomic_dir
+
+    table = concepts.load_concepts()
+    keep = table[table["label"].isin(concepts.class_subset_labels(cfg.subset))]
+    report = StageReport("concepts table", read=len(table), kept=len(keep),
+                         info={"out": cfg.out, "subset": cfg.subset})
+    report.drop("not_in_subset", len(table) - len(keep))
+    schema = ("wnid string, label long, classname string, lemmas array<string>, "
+              "name string, definition string")
+    df = spark.createDataFrame(keep, schema=schema).orderBy("label")
+    with atomic_dir(spark, cfg.out, cfg, report) as tmp:
+        df.write.parquet(tmp)
+    print(report.summary())
+    return report
+
+
+JOBS = [
+    Job(("concepts", "classes"), ClassesConfig, run_classes, needs_spark=False,
+        help="Write the wnid/class-name list from the seed recipes' reference files."),
+    Job(("concepts", "build"), BuildConfig, run_build, needs_spark=False,
+        help="Build the ImageNet-1k concept table (parquet) from the class list and WordNet 3.0."),
+    Job(("concepts", "lemma-map"), LemmaMapConfig, run_lemma_map, needs_spark=False,
+        help="Write a {lemma: wnid} JSON map with the LAIONet uniqueness/hypernym options."),
+    Job(("concepts", "summary"), SummaryConfig, run_summary, needs_spark=False,
+        help="Print a short summary of the packaged concept table, lemma map and class subsets."),
+    Job(("concepts", "table"), TableConfig, run_table,
+        help="Write the packaged concept table as a parquet dataset (with _config.yaml, _report.json)."),
+]
+
+if __name__ == "__main__":
+    main_for(JOBS)

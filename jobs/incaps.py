@@ -1,0 +1,372 @@
+"""`curate incaps captions|subsets|trim-tail`: the ImageNet-Captions variants of the seed.
+
+- `captions` reads `<root>/imagenet-captions/imagenet_captions.json` (a JSON list), builds
+  one caption per entry by the rules of `curation/captions.py` and writes the open_clip
+  TSV `incaps_<fields>..._<N>.tsv` plus its class-frequency file;
+- `subsets` keeps k random classes or ImageNet-100 (labels remapped, `label_ori` kept)
+  and/or n random rows of such a TSV;
+- `trim-tail` caps the lastk smallest classes at `ceil` examples each.
+
+The JSON list is parsed by several tasks, each taking the entries that start in its byte
+range of the (memory-mapped) file, because Spark's JSON reader reads a multi-line file in
+one task and turns `"title": 5` into the string "5" instead of reporting it.
+Every random choice is hashed from the file name/path and the seed (`curation.sampling`),
+so outputs do not depend on partitioning. Bad entries stop the job with a one-line error
+naming the first one, or with `--skip-bad-rows` are counted and sampled in the report.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Tuple
+
+from curation.errors import ConfigError, InputError
+from curation.report import StageReport
+from jobs.base import Job, main_for
+from jobs.config import opt
+from jobs import output
+
+#: the parse output: one row per list element (status KEPT or a drop reason) and, with
+#: status `_RANGE`, one per byte range saying where its elements start and end
+_PARSED_SCHEMA = ("chunk int, idx long, status string, filename string, filepath string, "
+                  "label int, caption string, problem string, shuffle_key long, "
+                  "range_first long, range_next long, range_count long, range_error string")
+_RANGE = "range"
+#: bytes of JSON per parse task (at least two tasks per core)
+_BYTES_PER_TASK = 32 << 20
+#: how many offending rows a report lists
+_SAMPLE = 10
+
+
+# ---------------------------------------------------------------- configs
+@dataclass
+class CaptionsConfig:
+    root: str = opt(None, "dataset root: <root>/imagenet-captions/imagenet_captions.json and <root>/imagenet/train", required=True)
+    use_title: bool = opt(False, "put the title in the caption")
+    use_tags: bool = opt(False, "put the space-joined tags in the caption")
+    use_description: bool = opt(False, "put the description in the caption")
+    append_cname: bool = opt(False, "prefix the caption with a template filled with the class name (keeps every entry)")
+    use_synset: bool = opt(False, "with --append-cname: use one of the synset's WordNet lemmas instead of the class name")
+    mode: str = opt("cname", "template of --append-cname", choices=("cname", "a+cname", "photo", "openai80"))
+    shuffle: bool = opt(False, "order rows by a seeded hash of the file name instead of the JSON order")
+    seed: int = opt(0, "seed of the row order, template and lemma choices")
+    imagenet_root: Optional[str] = opt(None, "ImageNet root written into filepath (<imagenet-root>/train/<wnid>/<filename>) [default: <root>/imagenet]")
+    out: Optional[str] = opt(None, "output directory [default: <root>/imagenet-captions]")
+    skip_bad_rows: bool = opt(False, "drop bad entries (counted and sampled in the report) instead of failing")
+    parse_tasks: int = opt(0, "tasks that parse the JSON list (0: from the file size and the cores)")
+
+    def validate(self) -> None:
+        problem = self.spec().problem()
+        if problem:
+            raise ConfigError(*problem)
+        if self.parse_tasks < 0:
+            raise ConfigError("parse_tasks", f"must be >= 0, got {self.parse_tasks}")
+
+    def spec(self):
+        from curation.captions import CaptionSpec
+
+        return CaptionSpec(self.use_title, self.use_tags, self.use_description, self.append_cname,
+                           self.use_synset, self.mode, self.seed)
+
+
+@dataclass
+class SubsetsConfig:
+    df: str = opt(None, "input TSV written by `curate incaps captions`", required=True)
+    k: Optional[int] = opt(None, "keep this many random classes (2..1000)")
+    use_in100: bool = opt(False, "keep the ImageNet-100 classes")
+    n: Optional[int] = opt(None, "keep this many random rows (after the class subset)")
+    seed: int = opt(42, "seed of the class and row samples")
+    root: Optional[str] = opt(None, "dataset root; output goes to <root>/imagenet-captions unless --out")
+    out: Optional[str] = opt(None, "output directory [default: <root>/imagenet-captions, else the input's directory]")
+
+    def validate(self) -> None:
+        if self.k is None and not self.use_in100 and self.n is None:
+            raise ConfigError("k", "nothing to do: set --k, --use-in100 or --n")
+        if self.k is not None and self.use_in100:
+            raise ConfigError("k", "--k and --use-in100 both choose the classes; set one")
+        if self.k is not None and not 2 <= self.k <= 1000:
+            raise ConfigError("k", f"must be in 2..1000, got {self.k}")
+        if self.n is not None and self.n < 1:
+            raise ConfigError("n", f"must be >= 1, got {self.n}")
+
+
+@dataclass
+class TrimTailConfig:
+    df: str = opt(None, "input TSV written by `curate incaps captions`", required=True)
+    lastk: int = opt(5, "number of tail classes (fewest examples; ties by label) to trim")
+    ceil: int = opt(5, "examples kept per tail class")
+    seed: int = opt(0, "seed of which tail examples are kept")
+    root: Optional[str] = opt(None, "dataset root; output goes to <root>/imagenet-captions unless --out")
+    out: Optional[str] = opt(None, "output directory [default: <root>/imagenet-captions, else the input's directory]")
+
+    def validate(self) -> None:
+        if not 1 <= self.lastk <= 1000:
+            raise ConfigError("lastk", f"must be in 1..1000, got {self.lastk}")
+        if self.ceil < 0:
+            raise ConfigError("ceil", f"must be >= 0, got {self.ceil}")
+
+
+def _out_dir(out: Optional[str], root: Optional[str], df: Optional[str] = None) -> str:
+    if out:
+        return out.rstrip("/")
+    if root:
+        return root.rstrip("/") + "/imagenet-captions"
+    return os.path.dirname(df.rstrip("/")) or "."
+
+
+# ---------------------------------------------------------------- captions
+def _parse_ranges(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_root: str,
+                  shuffle: bool):
+    """Parse the list (one task per byte range) and build the captions (`_PARSED_SCHEMA`)."""
+    import pandas as pd
+
+    from curation import concepts
+    from curation.captions import KEPT, CaptionBuilder, ListSlice, iter_list_elements, order_key
+
+    classes = concepts.load_concepts()[["wnid", "label", "classname", "lemmas"]]
+    templates = concepts.openai_templates() if spec.mode == "openai80" else ()
+    columns = [c.split()[0] for c in _PARSED_SCHEMA.split(", ")]
+    batch_rows = 20_000
+
+    def parse(frames):
+        import mmap
+
+        builder = CaptionBuilder(spec, imagenet_root, classes, templates)
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            for frame in frames:
+                for chunk, start, end in frame.itertuples(index=False):
+                    found, rows = ListSlice(), []
+                    for idx, entry in enumerate(iter_list_elements(data, start, end, found)):
+                        r = builder.row(entry)
+                        key = order_key(r.filename, spec.seed, "shuffle") if shuffle and r.status == KEPT else None
+                        rows.append((chunk, idx, r.status, r.filename, r.filepath, r.label, r.caption,
+                                     r.problem, key, None, None, None, None))
+                        if len(rows) == batch_rows:
+                            yield pd.DataFrame(rows, columns=columns)
+                            rows = []
+                    rows.append((chunk, None, _RANGE) + (None,) * 6
+                                + (found.first, found.next, found.count, found.error))
+                    yield pd.DataFrame(rows, columns=columns)
+
+    chunks = spark.sparkContext.parallelize([(i, s, e) for i, (s, e) in enumerate(ranges)],
+                                            len(ranges)).toDF("chunk int, start long, end long")
+    return chunks.mapInPandas(parse, _PARSED_SCHEMA)
+
+
+def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    from curation import captions as C
+
+    spec = cfg.spec()
+    root = cfg.root.rstrip("/")
+    json_path = f"{root}/imagenet-captions/imagenet_captions.json"
+    local = output.local_path(json_path)
+    if local is None:
+        raise InputError(f"{json_path}: the metadata list must be on a local or shared file system "
+                         "(a plain path or file://) that every executor can read")
+    if not os.path.isfile(local):
+        raise InputError(f"ImageNet-Captions metadata not found: {json_path}")
+    size = os.path.getsize(local)
+    if size == 0:
+        raise InputError(f"{json_path}: the file is empty (expected a JSON list of entries)")
+    imagenet_root = (cfg.imagenet_root or f"{root}/imagenet").rstrip("/")
+
+    tasks = cfg.parse_tasks or max(2 * spark.sparkContext.defaultParallelism, -(-size // _BYTES_PER_TASK))
+    while True:
+        parsed = _parse_ranges(spark, local, C.split_ranges(size, tasks), spec, imagenet_root, cfg.shuffle)
+        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
+        ranges = (parsed.where(F.col("status") == _RANGE).orderBy("chunk")
+                  .select("chunk", "range_first", "range_next", "range_count", "range_error").collect())
+        problem = C.chain_problem([C.ListSlice(*r[1:]) for r in ranges])
+        if problem is None:
+            break
+        parsed.unpersist()
+        if tasks == 1:
+            raise InputError(f"{json_path}: {problem}")
+        tasks = 1  # a false range start inside an entry's text, or a broken file: parse as one
+    try:
+        return _finish_captions(spark, cfg, spec, json_path, root, parsed, ranges)
+    finally:
+        parsed.unpersist()
+
+
+def _finish_captions(spark, cfg: CaptionsConfig, spec, json_path: str, root: str, parsed, ranges):
+    """Count, check bad entries, and write the TSV and the frequency file."""
+    from pyspark.sql import functions as F
+
+    from curation import captions as C
+    from curation import concepts
+
+    entries = parsed.where(F.col("status") != _RANGE)
+    first_index, total = {}, 0
+    for r in ranges:
+        first_index[r.chunk] = total
+        total += r.range_count
+    report = StageReport("incaps captions", read=total, info={"parse_tasks": len(ranges)})
+    by_status: Dict[str, int] = {}
+    label_counts: Dict[int, int] = {}
+    for r in entries.groupBy("status", "label").count().collect():
+        by_status[r.status] = by_status.get(r.status, 0) + r["count"]
+        if r.status == C.KEPT:
+            label_counts[r.label] = r["count"]
+    n_bad = sum(by_status.get(s, 0) for s in C.BAD_ROW_STATUSES)
+    if n_bad:
+        bad = (entries.where(F.col("status").isin(*C.BAD_ROW_STATUSES)).orderBy("chunk", "idx")
+               .select("chunk", "idx", "filename", "problem").limit(_SAMPLE).collect())
+        sample = [{"entry": first_index[r.chunk] + r.idx, "filename": r.filename, "problem": r.problem}
+                  for r in bad]
+        if not cfg.skip_bad_rows:
+            first = sample[0]
+            raise InputError(f"{json_path}: entry {first['entry']} (filename {first['filename']!r}): "
+                             f"{first['problem']}; {n_bad} bad entries in all "
+                             "(--skip-bad-rows drops them and lists them in the report)")
+        report.info["bad_rows"] = {"count": n_bad, "sample": sample}
+    for status, n in sorted(by_status.items()):
+        if status != C.KEPT:
+            report.drop(status, n)
+    report.kept = by_status.get(C.KEPT, 0)
+    order = ["shuffle_key", "chunk", "idx"] if cfg.shuffle else ["chunk", "idx"]
+    return _write_variant(spark, cfg, entries.where(F.col("status") == C.KEPT), _out_dir(cfg.out, root),
+                          C.caption_file_name(spec, report.kept), C.caption_frequency_name(spec),
+                          label_counts, concepts.classnames(), order, report)
+
+
+# ---------------------------------------------------------------- subsets and trim-tail
+def _read_tsv(spark, path: str):
+    """(rows with a `_pos` column in file order, count) of a 1000-class TSV of `captions`."""
+    from pyspark.sql import functions as F
+
+    output.require_input(spark, path, "input TSV")
+    df = (spark.read.option("sep", "\t").option("header", "true").option("quote", "\u0000")
+          .option("escape", "\u0000").option("mode", "PERMISSIVE").csv(path))
+    missing = [c for c in ("filepath", "label", "caption") if c not in df.columns]
+    if missing:
+        raise InputError(f"{path}: missing column(s) {', '.join(missing)} (expected the header "
+                         f"'filepath<TAB>label<TAB>caption'), found {df.columns}")
+    if "label_ori" in df.columns:
+        raise InputError(f"{path}: already a class subset (it has label_ori); subsets and trim-tail "
+                         "take a 1000-class TSV written by `curate incaps captions`")
+    df = df.select("filepath", F.col("label").alias("label_text"), "caption")
+    df = df.withColumn("label", F.expr("try_cast(label_text AS INT)"))
+    bad = (df.where(F.col("label").isNull() | ~F.col("label").between(0, 999)
+                    | F.col("filepath").isNull() | F.col("caption").isNull())
+           .select("filepath", "label_text", "caption").limit(1).collect())
+    if bad:
+        r = bad[0]
+        raise InputError(f"{path}: row with filepath {r.filepath!r}: label {r.label_text!r} is not a "
+                         "class label 0..999, or a field is missing")
+    df = df.drop("label_text").withColumn("_pos", F.monotonically_increasing_id())
+    return df, df.count()
+
+
+def _key_column(col, seed: int, salt: str):
+    """A Spark column of `curation.captions.order_key(value, seed, salt)`."""
+    from pyspark.sql.functions import udf
+
+    from curation.captions import order_key
+
+    return udf(lambda value: order_key(value, seed, salt), "long")(col)
+
+
+def _write_variant(spark, cfg, df, out: str, tsv_name: str, freq_name: str,
+                   counts: Dict[int, int], classnames: List[str], order: List[str],
+                   report: StageReport, columns=("filepath", "label", "caption")) -> Dict[str, str]:
+    from curation.frequency import frequency_text
+
+    tsv, freq = f"{out}/{tsv_name}", f"{out}/{freq_name}"
+    output.write_single_csv(spark, df.select(*columns, *order), tsv, order_by=order, order_only=order)
+    output.write_text(spark, freq, frequency_text(counts, classnames))
+    report.info.update({"tsv": tsv, "frequency_file": freq})
+    output.finish_file(spark, tsv, cfg, report)
+    print(report.summary())
+    print(f"wrote {tsv}\nwrote {freq}")
+    return {"tsv": tsv, "frequency_file": freq}
+
+
+def _label_counts(df, column: str = "label") -> Dict[int, int]:
+    return {r[column]: r["count"] for r in df.groupBy(column).count().collect()}
+
+
+def run_subsets(spark, cfg: SubsetsConfig) -> Dict[str, str]:
+    from pyspark.sql import functions as F
+
+    from curation import captions as C
+    from curation import concepts
+    from curation.sampling import stable_sample
+
+    df, read = _read_tsv(spark, cfg.df)
+    report = StageReport("incaps subsets", read=read)
+    names = concepts.classnames()
+    labels: Optional[List[int]] = None
+    if cfg.use_in100:
+        labels = concepts.imagenet100_labels()
+    elif cfg.k is not None:
+        labels = sorted(stable_sample(range(len(names)), cfg.k, cfg.seed, "classes"))
+    rows = read
+    if labels is not None:
+        remap = spark.createDataFrame(list(enumerate(labels)), "label int, label_ori int")
+        df = df.withColumnRenamed("label", "label_ori").join(F.broadcast(remap), "label_ori")
+        names = [names[i] for i in labels]
+        rows = df.count()
+        report.drop("class_not_kept", read - rows)
+        report.info["classes"] = labels
+    order = ["_pos"]
+    if cfg.n is not None:
+        if cfg.n > rows:
+            where = " in the chosen classes" if labels is not None else ""
+            raise InputError(f"{cfg.df}: --n {cfg.n} is larger than the {rows} rows{where}")
+        df = (df.withColumn("_key", _key_column(F.col("filepath"), cfg.seed, "rows"))
+              .orderBy("_key", "_pos").limit(cfg.n))
+        order = ["_key", "_pos"]
+        report.drop("not_sampled", rows - cfg.n)
+        rows = cfg.n
+    report.kept = rows
+    tsv_name, freq_name = C.subset_names(cfg.df, rows, None if labels is None else len(labels),
+                                         cfg.use_in100, cfg.n)
+    columns = ("filepath", "label", "caption") + (("label_ori",) if labels is not None else ())
+    return _write_variant(spark, cfg, df, _out_dir(cfg.out, cfg.root, cfg.df), tsv_name, freq_name,
+                          _label_counts(df), names, order, report, columns)
+
+
+def run_trim_tail(spark, cfg: TrimTailConfig) -> Dict[str, str]:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from curation import captions as C
+    from curation import concepts
+
+    df, read = _read_tsv(spark, cfg.df)
+    report = StageReport("incaps trim-tail", read=read)
+    names = concepts.classnames()
+    counts = _label_counts(df)
+    tail = C.tail_labels(counts, len(names), cfg.lastk)
+    trimmed = [lab for lab in tail if counts.get(lab, 0) > cfg.ceil]
+    report.info["tail"] = [{"label": lab, "classname": names[lab], "count": counts.get(lab, 0)}
+                           for lab in tail]
+    if trimmed:
+        rank = F.row_number().over(Window.partitionBy("label").orderBy("_key", "_pos"))
+        in_tail = F.col("label").isin(trimmed)
+        kept_tail = (df.where(in_tail).withColumn("_key", _key_column(F.col("filepath"), cfg.seed, "trim"))
+                     .withColumn("_rank", rank).where(F.col("_rank") <= cfg.ceil).drop("_key", "_rank"))
+        df = df.where(~in_tail).unionByName(kept_tail)
+    new_counts = {lab: (min(c, cfg.ceil) if lab in tail else c) for lab, c in counts.items()}
+    report.kept = sum(new_counts.values())
+    report.drop("tail_trimmed", read - report.kept)
+    tsv_name, freq_name = C.trim_tail_names(cfg.df, cfg.lastk, cfg.ceil)
+    return _write_variant(spark, cfg, df, _out_dir(cfg.out, cfg.root, cfg.df), tsv_name, freq_name,
+                          new_counts, names, ["_pos"], report)
+
+
+JOBS = [
+    Job(("incaps", "captions"), CaptionsConfig, run_captions,
+        help="ImageNet-Captions caption variant: TSV filepath/label/caption + class-frequency file"),
+    Job(("incaps", "subsets"), SubsetsConfig, run_subsets,
+        help="ImageNet-Captions subset: k random classes or ImageNet-100 and/or n random rows"),
+    Job(("incaps", "trim-tail"), TrimTailConfig, run_trim_tail,
+        help="ImageNet-Captions with the lastk smallest classes capped at ceil examples"),
+]
+
+if __name__ == "__main__":
+    main_for(JOBS)

@@ -1,0 +1,180 @@
+"""`curate laionet download`: img2dataset on the active Spark session (step 5 of the recipe).
+
+img2dataset does the work: its reader cuts the metadata into shards on the driver, and
+its pyspark distributor runs one task per shard on the session's executors (each task
+downloads with `thread_count` threads and writes `<shard>.tar`, `<shard>.parquet` and,
+last, `<shard>_stats.json`). We only check the input, pass the options, and turn the
+per-shard stats into our stage report, so the download runs at img2dataset's own speed.
+
+Resume: a shard with a stats file is complete and is skipped by the next run
+(img2dataset's `incremental` mode); a shard cut off mid-way is downloaded again;
+`--no-resume` starts from an empty folder.
+Because img2dataset reads every `*.json` in the output folder as a shard's stats, our
+config and report live beside the folder (`<out>.config.yaml`, `<out>.report.json`).
+
+`laion_index` travels as an additional column into every sample's `.json`: arrange
+identifies samples by it, never by their position in a shard.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+from dataclasses import dataclass
+from typing import Any, Dict, Iterable, List
+
+from curation.errors import ConfigError, InputError
+from curation.report import StageReport
+from jobs.base import Job, main_for
+from jobs.config import opt
+from jobs.output import delete, finish_file, glob, read_text, require_input
+
+#: img2dataset options this job sets itself (from its own fields or fixed)
+_MANAGED = {"url_list", "output_folder", "input_format", "distributor", "url_col", "caption_col",
+            "save_additional_columns", "output_format", "image_size", "resize_mode",
+            "resize_only_if_bigger", "skip_reencode", "encode_format", "retries", "thread_count",
+            "timeout", "number_sample_per_shard", "incremental_mode", "enable_wandb"}
+
+
+@dataclass
+class DownloadConfig:
+    metadata: str = opt(None, "LAIONet metadata: a parquet file or a directory of parquet files "
+                              "(the output of `curate laionet filter`)", required=True)
+    out: str = opt(None, "output folder of img2dataset shards (<shard>.tar + <shard>_stats.json)",
+                   required=True)
+    url_col: str = opt("URL", "column holding the image URL")
+    caption_col: str = opt("TEXT", "column holding the caption (saved as <key>.txt)")
+    id_col: str = opt("laion_index", "stable row id saved in every sample's .json (arrange needs it)")
+    additional_columns: List[str] = opt(["NSFW", "similarity", "wnid", "LICENSE"],
+                                        "metadata columns saved in every sample's .json")
+    output_format: str = opt("webdataset", "img2dataset output format (arrange reads webdataset)",
+                             choices=("webdataset", "parquet", "files", "tfrecord"))
+    image_size: int = opt(256, "target image size")
+    resize_mode: str = opt("keep_ratio", "img2dataset resize mode",
+                           choices=("no", "keep_ratio", "center_crop", "border", "keep_ratio_largest"))
+    resize_only_if_bigger: bool = opt(True, "never upscale")
+    skip_reencode: bool = opt(True, "keep the original bytes when no resize is needed")
+    encode_format: str = opt("jpg", "format of re-encoded images", choices=("jpg", "png", "webp"))
+    retries: int = opt(10, "retries per URL")
+    thread_count: int = opt(64, "download threads per Spark task")
+    timeout: float = opt(10.0, "seconds before a URL request times out")
+    number_sample_per_shard: int = opt(10000, "rows per shard (one Spark task each)")
+    resume: bool = opt(True, "keep the shards an earlier run finished and download only the rest "
+                             "(--no-resume deletes --out first)")
+    img2dataset: Dict[str, Any] = opt({}, "any other img2dataset.download option, as a YAML mapping "
+                                      "(e.g. {max_image_area: 1.0e8, user_agent_token: mybot})")
+
+    def validate(self) -> None:
+        for key in ("image_size", "thread_count", "number_sample_per_shard"):
+            if getattr(self, key) < 1:
+                raise ConfigError(key, f"must be at least 1, got {getattr(self, key)}")
+        if self.retries < 0:
+            raise ConfigError("retries", f"must be >= 0, got {self.retries}")
+        if self.timeout <= 0:
+            raise ConfigError("timeout", f"must be > 0, got {self.timeout}")
+        if self.id_col in self.additional_columns:
+            raise ConfigError("additional_columns", f"must not repeat id_col '{self.id_col}'")
+        if self.img2dataset:
+            known = _img2dataset_options()
+            for key in self.img2dataset:
+                if key in _MANAGED:
+                    raise ConfigError(f"img2dataset.{key}", "is set by this job; use its own option "
+                                      "(see --help) instead")
+                if key not in known:
+                    raise ConfigError(f"img2dataset.{key}", "is not an img2dataset.download option; "
+                                      f"known: {', '.join(sorted(known - _MANAGED))}")
+
+
+def _img2dataset_options() -> set:
+    import inspect
+
+    from img2dataset import download
+
+    return set(inspect.signature(download).parameters)
+
+
+def img2dataset_kwargs(cfg: DownloadConfig) -> Dict[str, Any]:
+    """The keyword arguments of `img2dataset.download` for this config (pyspark distributor)."""
+    return dict(
+        url_list=cfg.metadata, output_folder=cfg.out, input_format="parquet", distributor="pyspark",
+        url_col=cfg.url_col, caption_col=cfg.caption_col,
+        save_additional_columns=[cfg.id_col] + list(cfg.additional_columns),
+        output_format=cfg.output_format, image_size=cfg.image_size, resize_mode=cfg.resize_mode,
+        resize_only_if_bigger=cfg.resize_only_if_bigger, skip_reencode=cfg.skip_reencode,
+        encode_format=cfg.encode_format, retries=cfg.retries, thread_count=cfg.thread_count,
+        timeout=cfg.timeout, number_sample_per_shard=cfg.number_sample_per_shard,
+        incremental_mode="incremental", enable_wandb=False, **cfg.img2dataset,
+    )
+
+
+def stats_report(stats: Iterable[dict], attempted: int, stage: str = "laionet download") -> StageReport:
+    """Fold img2dataset's per-shard stats into one report: read = metadata rows.
+
+    Failures are keyed by img2dataset's own reason (its `status_dict`, e.g. "HTTP Error 404:
+    Not Found", "timed out", "Image decoding error"). Rows of shards that have no stats yet
+    (failed or not run) are `shard_not_downloaded`; rows a shard counted but gave no status
+    (img2dataset's status counter is capped) are `other_failure`.
+    """
+    report = StageReport(stage, read=attempted)
+    shards = counted = 0
+    for s in stats:
+        shards += 1
+        counted += s["count"]
+        report.kept += s["successes"]
+        reasons = {k: v for k, v in s["status_dict"].items() if k != "success"}
+        for reason, n in reasons.items():
+            report.drop(reason, n)
+        report.drop("other_failure", s["count"] - s["successes"] - sum(reasons.values()))
+    if counted > attempted:
+        raise InputError(f"the shards' stats count {counted} rows but the metadata has {attempted}: "
+                         "the output folder holds shards of another metadata file")
+    report.drop("shard_not_downloaded", attempted - counted)
+    report.info.update(shards_done=shards, attempted=attempted, succeeded=report.kept,
+                       failed=attempted - report.kept)
+    return report
+
+
+def read_stats(spark, out: str) -> List[dict]:
+    return [json.loads(read_text(spark, p)) for p in glob(spark, out.rstrip("/") + "/*_stats.json")]
+
+
+def check_metadata(spark, cfg: DownloadConfig) -> int:
+    """Fail early (one line) on a missing input or column; return the number of rows."""
+    require_input(spark, cfg.metadata, "metadata")
+    df = spark.read.parquet(cfg.metadata)
+    types = dict(df.dtypes)
+    for col in [cfg.url_col, cfg.caption_col, cfg.id_col] + list(cfg.additional_columns):
+        if col not in types:
+            raise InputError(f"metadata {cfg.metadata}: missing column '{col}' (columns: {', '.join(df.columns)})")
+    if types[cfg.id_col] not in ("bigint", "int"):
+        raise InputError(f"metadata {cfg.metadata}: column '{cfg.id_col}' must be an integer id, "
+                         f"got {types[cfg.id_col]}")
+    return df.count()
+
+
+def run(spark, cfg: DownloadConfig) -> StageReport:
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network call on import
+    attempted = check_metadata(spark, cfg)
+    from img2dataset import download
+
+    if not cfg.resume:
+        # (not img2dataset's "overwrite" mode: in 1.47 it also deletes its own _tmp folder)
+        delete(spark, cfg.out)
+    # img2dataset installs a SIGINT handler that exits the process; keep ours afterwards
+    previous = signal.getsignal(signal.SIGINT)
+    try:
+        download(**img2dataset_kwargs(cfg))
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    report = stats_report(read_stats(spark, cfg.out), attempted)
+    report.info["output"] = cfg.out
+    finish_file(spark, cfg.out.rstrip("/"), cfg, report)
+    print(report.summary())
+    return report
+
+
+JOB = Job(command=("laionet", "download"), config=DownloadConfig, run=run,
+          help="download the LAIONet images with img2dataset on the Spark executors (webdataset shards)")
+
+if __name__ == "__main__":
+    main_for(JOB)

@@ -1,0 +1,280 @@
+"""`curate laionet label` and `curate laionet subset`: LAIONet steps 1 and 2 on Spark.
+
+- label: every lemma of the lemma map found in every LAION caption -> parquet
+  `laion_index, wnid, lemma` (one row per distinct (caption, lemma) pair).
+- subset: the LAION rows with at least one match, all columns, `laion_index`, and the
+  sorted distinct `wnids` and `lemmas` found in the caption.
+
+Both stream the parts once (no shuffle): Spark reads the parquet parts, `mapInArrow`
+matches each Arrow batch with an Aho-Corasick automaton cached per Python worker
+(`udfs.matcher`), and the result is written. The caption counts of the report come from
+an accumulator filled by the matcher in the same pass.
+
+`read_laion(spark, path, skip_bad_files)` is the reader of LAION parts for every job.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Dict, Iterator, List, Optional
+
+from pyspark.sql import DataFrame
+from pyspark.sql import functions as F
+
+from curation.errors import ConfigError, InputError
+from curation.laion import INDEX_SHIFT_PER_PART, PART_FILE_REGEX, TEXT_COLUMN, file_name, part_number
+from curation.matching import MODES
+from curation.report import StageReport
+from jobs import output
+from jobs.base import Job, execute
+from jobs.config import opt
+
+INDEX_COLUMN = "laion_index"
+
+
+# ---------------------------------------------------------------- reading LAION parts
+@dataclass
+class LaionParts:
+    """LAION rows (`df`: all columns + `laion_index`) and what reading them found."""
+    df: DataFrame
+    files: List[str]
+    #: files that could not be read and were skipped (--skip-bad-files)
+    bad_files: List[str] = field(default_factory=list)
+    #: rows in the readable files, from their parquet footers
+    footer_rows: int = 0
+
+    def describe(self, report: StageReport) -> None:
+        """Add the input facts to a stage report."""
+        report.info["input_files"] = len(self.files)
+        if self.bad_files:
+            report.info["skipped_bad_files"] = len(self.bad_files)
+            report.info["skipped_bad_file_paths"] = self.bad_files
+
+
+def read_laion(spark, path: str, skip_bad_files: bool = False) -> LaionParts:
+    """Read LAION parts (a directory, a glob, one file, any Hadoop URI) lazily with Spark.
+
+    Every part's parquet footer is checked on the driver first, so that bad input fails
+    before any work with a message naming the file: a name without a part number, two
+    files with one part number, no `TEXT` column or a non-string one, columns that differ
+    from the first part, more rows than the index reserves for a part. A file whose
+    footer cannot be read is an error too, or with `skip_bad_files` a warning (the
+    caller counts it in its report). `laion_index` is computed inside Spark from the file
+    name and the parquet row position (`_metadata.row_index`), which is correct whatever
+    the splits of the file.
+    """
+    files = _list_parquet_files(spark, path)
+    good: List[str] = []
+    bad: List[str] = []
+    reference: Optional[Dict[str, str]] = None
+    reference_file = ""
+    parts: Dict[int, str] = {}
+    rows = 0
+    for f in files:
+        part = part_number(f)
+        if part is None:
+            raise InputError(f"{f}: not a LAION part file name (expected part-NNNNN-...parquet); "
+                             "the laion_index is computed from the part number")
+        if part in parts:
+            raise InputError(f"{f}: part number {part} is also the part number of {parts[part]}; "
+                             "their laion_index values would collide")
+        parts[part] = f
+        try:
+            columns, n_rows = _parquet_footer(spark, f)
+        except Exception as e:  # py4j wraps the Java exception; the first line says what
+            reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+            if not skip_bad_files:
+                raise InputError(f"{f}: unreadable parquet file ({reason}); "
+                                 "use --skip-bad-files to skip such files") from None
+            print(f"warning: skipping unreadable parquet file {f} ({reason})", file=sys.stderr)
+            bad.append(f)
+            continue
+        _check_text_column(f, columns)
+        if reference is None:
+            reference, reference_file = columns, f
+        else:
+            _check_same_columns(f, columns, reference_file, reference)
+        if n_rows >= INDEX_SHIFT_PER_PART:
+            raise InputError(f"{f}: {n_rows:,} rows; a part may hold at most {INDEX_SHIFT_PER_PART - 1:,} "
+                             "rows for laion_index = part * 100,000,000 + row")
+        rows += n_rows
+        good.append(f)
+    if not good:
+        raise InputError(f"no readable LAION parquet parts in {path}")
+    df = spark.read.parquet(*good)
+    df = df.select("*", laion_index_column())
+    return LaionParts(df, good, bad, rows)
+
+
+def laion_index_column():
+    """`part * 100,000,000 + row position in the file`, from Spark's file metadata."""
+    part = F.regexp_extract(F.col("_metadata.file_name"), PART_FILE_REGEX, 1).cast("long")
+    return (part * F.lit(INDEX_SHIFT_PER_PART) + F.col("_metadata.row_index")).alias(INDEX_COLUMN)
+
+
+def _list_parquet_files(spark, path: str) -> List[str]:
+    """The parquet files of a directory / glob / file (hidden and `_` files excluded)."""
+    output.require_input(spark, path, "LAION parts")
+    if any(ch in path for ch in "*?[{"):
+        matches = output.glob(spark, path)
+    else:
+        matches = [path]
+    files: List[str] = []
+    for m in matches:
+        files.extend(output.list_files(spark, m))
+    files = sorted(f for f in files
+                   if f.endswith(".parquet") and not file_name(f).startswith(("_", ".")))
+    if not files:
+        raise InputError(f"LAION parts not found: no .parquet files in {path}")
+    return files
+
+
+def _parquet_footer(spark, path: str):
+    """({column: type}, rows) of a parquet file, read through Hadoop's FileSystem."""
+    jvm = spark.sparkContext._jvm
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    hpath = jvm.org.apache.hadoop.fs.Path(path)
+    reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(
+        jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(hpath, conf))
+    try:
+        schema = reader.getFileMetaData().getSchema()
+        columns = {str(t.getName()): _parquet_type(t) for t in schema.getFields()}
+        return columns, int(reader.getRecordCount())
+    finally:
+        reader.close()
+
+
+def _parquet_type(t) -> str:
+    """A parquet column's type without its repetition, e.g. `binary (STRING)`, `int64`."""
+    if not t.isPrimitive():
+        return str(t.toString()).split(" ", 1)[-1]
+    name = str(t.asPrimitiveType().getPrimitiveTypeName().name()).lower()
+    annotation = t.getLogicalTypeAnnotation()
+    return name if annotation is None else f"{name} ({annotation.toString()})"
+
+
+def _check_text_column(path: str, columns: Dict[str, str]) -> None:
+    if TEXT_COLUMN not in columns:
+        raise InputError(f"{path}: no column {TEXT_COLUMN} (columns: {', '.join(columns)})")
+    if columns[TEXT_COLUMN] != "binary (STRING)":
+        raise InputError(f"{path}: column {TEXT_COLUMN} has parquet type {columns[TEXT_COLUMN]!r}, not a string")
+
+
+def _check_same_columns(path: str, columns: Dict[str, str], first: str, expected: Dict[str, str]) -> None:
+    for name in sorted(set(expected) | set(columns)):
+        if columns.get(name) != expected.get(name):
+            raise InputError(f"{path}: column {name} is {columns.get(name) or 'missing'} "
+                             f"but {expected.get(name) or 'missing'} in {first}")
+
+
+@contextmanager
+def spark_read_errors() -> Iterator[None]:
+    """Turn Spark's failure to read a file into a one-line InputError naming the file."""
+    try:
+        yield
+    except Exception as e:
+        message = str(e)
+        found = re.search(r"(?:Error while reading file|while reading file) (\S+?)\.?(?:\s|$)", message)
+        if found is None:
+            raise
+        detail = re.search(r"Data type mismatches when reading Parquet column (\S+)", message)
+        what = f"column {detail.group(1)} has the wrong type" if detail else "unreadable parquet data"
+        raise InputError(f"{found.group(1)}: {what}") from None
+
+
+# ---------------------------------------------------------------- the jobs
+@dataclass
+class MatchConfig:
+    laion: str = opt(None, "LAION parquet parts: a directory, glob, file or URI", required=True)
+    out: str = opt(None, "output parquet dataset (directory)", required=True)
+    matching: str = opt("laionet", "lemma matching rules: laionet (the original's, exact) or "
+                        "normalized (NFKC, case- and punctuation-insensitive)", choices=MODES)
+    lemma_map: Optional[str] = opt(None, "a {lemma: wnid} JSON file (default: the packaged ilsvrc-scope "
+                                   "map of the 1000 standard wnids, 1,824 lemmas)")
+    skip_bad_files: bool = opt(False, "skip unreadable parquet files with a warning (counted in the report)")
+
+    def validate(self) -> None:
+        if self.lemma_map and "://" not in self.lemma_map and not os.path.exists(self.lemma_map):
+            raise ConfigError("lemma_map", f"file not found: {self.lemma_map}")
+
+
+def _lemma_map(cfg: MatchConfig) -> Dict[str, str]:
+    from curation.concepts import load_lemma_map
+
+    lemma_map = load_lemma_map(cfg.lemma_map)
+    if not lemma_map:
+        raise InputError(f"lemma map {cfg.lemma_map or '(packaged)'} is empty")
+    return lemma_map
+
+
+def _caption_counter(spark):
+    from udfs.matcher import CaptionCounts
+
+    return spark.sparkContext.accumulator({}, CaptionCounts())
+
+
+def _fill_caption_report(report: StageReport, counts: Dict[str, int], cfg: MatchConfig,
+                         laion: LaionParts, lemma_map: Dict[str, str]) -> None:
+    """read = matched + null + empty + no match (captions, not (caption, lemma) pairs)."""
+    read, matched = counts.get("read", 0), counts.get("matched", 0)
+    report.read, report.kept = read, matched
+    report.drop("null_caption", counts.get("null_caption", 0))
+    report.drop("empty_caption", counts.get("empty_caption", 0))
+    report.drop("no_match", read - matched - report.n_dropped)
+    report.info.update({"matching": cfg.matching, "lemma_map": cfg.lemma_map or "packaged ilsvrc map",
+                        "lemmas": len(lemma_map), "wnids": len(set(lemma_map.values()))})
+    laion.describe(report)
+
+
+def run_label(spark, cfg: MatchConfig) -> StageReport:
+    from udfs.matcher import label_batches
+
+    lemma_map = _lemma_map(cfg)
+    laion = read_laion(spark, cfg.laion, cfg.skip_bad_files)
+    counts = _caption_counter(spark)
+    pairs = laion.df.select(INDEX_COLUMN, TEXT_COLUMN).mapInArrow(
+        label_batches(lemma_map, cfg.matching, counts), f"{INDEX_COLUMN} long, wnid string, lemma string")
+    report = StageReport("laionet label")
+    with output.atomic_dir(spark, cfg.out, cfg, report) as tmp:
+        with spark_read_errors():
+            pairs.write.parquet(tmp)
+        _fill_caption_report(report, counts.value, cfg, laion, lemma_map)
+        report.info["pairs"] = spark.read.parquet(tmp).count()
+    print(report.summary() + f"; {report.info['pairs']:,} (caption, lemma) pairs -> {cfg.out}")
+    return report
+
+
+def run_subset(spark, cfg: MatchConfig) -> StageReport:
+    from udfs.matcher import subset_batches
+
+    lemma_map = _lemma_map(cfg)
+    laion = read_laion(spark, cfg.laion, cfg.skip_bad_files)
+    counts = _caption_counter(spark)
+    schema = (", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in laion.df.schema.fields)
+              + ", wnids array<string>, lemmas array<string>")
+    rows = laion.df.mapInArrow(subset_batches(lemma_map, cfg.matching, counts), schema)
+    report = StageReport("laionet subset")
+    with output.atomic_dir(spark, cfg.out, cfg, report) as tmp:
+        with spark_read_errors():
+            rows.write.parquet(tmp)
+        _fill_caption_report(report, counts.value, cfg, laion, lemma_map)
+    print(report.summary() + f" -> {cfg.out}")
+    return report
+
+
+JOBS = [
+    Job(command=("laionet", "label"), config=MatchConfig, run=run_label,
+        help="Find the lemmas of a lemma map in LAION captions (LAIONet step 1)"),
+    Job(command=("laionet", "subset"), config=MatchConfig, run=run_subset,
+        help="The LAION rows matched to at least one lemma, with their wnids and lemmas (LAIONet step 2)"),
+]
+
+if __name__ == "__main__":
+    # spark-submit jobs/laionet_label.py {label|subset} [options]
+    by_name = {job.command[-1]: job for job in JOBS}
+    if len(sys.argv) < 2 or sys.argv[1] not in by_name:
+        sys.exit(f"usage: {sys.argv[0]} {{{'|'.join(by_name)}}} [options]")
+    sys.exit(execute(by_name[sys.argv[1]], sys.argv[2:], prog=f"{sys.argv[0]} {sys.argv[1]}"))

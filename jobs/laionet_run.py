@@ -1,0 +1,136 @@
+"""`curate laionet run --config conf/laionet/<preset>.yaml`: the LAIONet stages in order.
+
+Each stage is an ordinary job (`curate laionet label`, ...) whose config is built from this
+run's config: every field of the stage's config that this config also has is copied, the
+input paths point at the LAION parts or at earlier stages' outputs, and the output goes to
+`<work_dir>/<stage name>`. A stage whose output is complete (report written) with exactly
+the same stage config is skipped, so a re-run after a failure, or with only a later
+stage's settings changed (e.g. the threshold), redoes only what changed.
+
+Adding a stage (e.g. download, arrange): append a `Stage` to `STAGES` naming its job and
+where its inputs come from, and add to `RunConfig` the fields a preset should be able to
+set (fields it lacks keep the stage job's defaults).
+"""
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import time
+from dataclasses import dataclass
+from typing import Dict, List, Optional
+
+from curation.errors import ConfigError
+from curation.queries import QUERY_KEYS, QUERY_TYPES
+from jobs.base import Job, main_for
+from jobs.config import build_config, opt
+from udfs.encoders import DEVICES, ENCODERS, PRECISIONS, EncoderSpec
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    #: "module:JOB", or "module:<last command word>" for a module with several JOBS
+    job: str
+    #: stage config field -> "laion" (this run's LAION input) or the name of an earlier stage
+    inputs: Dict[str, str]
+    #: where the output's _config.yaml/_report.json live: inside the output directory, or
+    #: beside it (`<out>.config.yaml`) for outputs that own their folder (img2dataset's)
+    sidecars_inside: bool = True
+
+    def resolve_job(self) -> Job:
+        module, _, name = self.job.partition(":")
+        mod = importlib.import_module(module)
+        found = getattr(mod, name, None)
+        return found if isinstance(found, Job) else next(j for j in mod.JOBS if j.command[-1] == name)
+
+
+STAGES: List[Stage] = [
+    Stage("label", "jobs.laionet_label:label", {"laion": "laion"}),
+    Stage("subset", "jobs.laionet_label:subset", {"laion": "laion"}),
+    Stage("similarity", "jobs.laionet_similarity:JOB", {"subset": "subset"}),
+    Stage("filter", "jobs.laionet_filter:JOB", {"similarity": "similarity"}),
+]
+
+
+@dataclass
+class RunConfig:
+    laion: str = opt(None, "LAION parquet parts: a directory, glob, file or URI", required=True)
+    work_dir: str = opt(None, "directory of all stage outputs (<work_dir>/<stage>)", required=True)
+    stages: List[str] = opt([s.name for s in STAGES], "stages to run, in pipeline order")
+    force: bool = opt(False, "re-run stages even when their complete output exists")
+    # label / subset
+    matching: str = opt("laionet", "lemma matching rules", choices=("laionet", "normalized"))
+    lemma_map: Optional[str] = opt(None, "a {lemma: wnid} JSON file (default: packaged ilsvrc map)")
+    skip_bad_files: bool = opt(False, "skip unreadable parquet files with a warning")
+    # similarity
+    query_type: str = opt("name_def", "synset query", choices=QUERY_TYPES)
+    query_key: str = opt("wnid", "query names the synset (wnid) or the matched lemma", choices=QUERY_KEYS)
+    encoder: str = opt("open_clip", "text encoder library", choices=ENCODERS)
+    model: str = opt("ViT-B-32", "open_clip model name / config JSON, or a sentence-transformers dir")
+    pretrained: Optional[str] = opt("openai", "open_clip pretrained tag or checkpoint path")
+    batch_size: int = opt(256, "captions per forward pass")
+    device: str = opt("auto", "encoder device", choices=DEVICES)
+    precision: str = opt("auto", "encoder precision", choices=PRECISIONS)
+    partitions: int = opt(64, "similarity scoring partitions")
+    # filter
+    threshold: float = opt(0.82, "minimum caption-to-synset similarity")
+    inclusive: bool = opt(False, "keep similarity >= threshold instead of >")
+    remove_nsfw: bool = opt(False, "drop rows whose NSFW tag is not UNLIKELY")
+
+    def validate(self) -> None:
+        known = [s.name for s in STAGES]
+        unknown = [s for s in self.stages if s not in known]
+        if unknown:
+            raise ConfigError("stages", f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(known)}")
+        if [s for s in known if s in self.stages] != list(self.stages):
+            raise ConfigError("stages", f"list stages in pipeline order: {', '.join(known)}")
+        if "similarity" in self.stages:
+            EncoderSpec(self.encoder, self.model, self.pretrained, self.batch_size, self.device,
+                        self.precision).check()
+
+
+def stage_output(cfg: RunConfig, stage: Stage) -> str:
+    return f"{cfg.work_dir.rstrip('/')}/{stage.name}"
+
+
+def stage_config(cfg: RunConfig, stage: Stage, job: Job):
+    """The stage's config: shared fields copied from `cfg`, paths from the work dir."""
+    ours = {f.name for f in dataclasses.fields(cfg)}
+    values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(job.config)
+              if f.name in ours and f.name not in ("out", "stages", "force")}
+    for key, source in stage.inputs.items():
+        values[key] = cfg.laion if source == "laion" else stage_output(cfg, stage_named(source))
+    values["out"] = stage_output(cfg, stage)
+    return build_config(job.config, values, source=f"laionet run stage {stage.name}")
+
+
+def stage_named(name: str) -> Stage:
+    return next(s for s in STAGES if s.name == name)
+
+
+def run(spark, cfg: RunConfig) -> Dict[str, dict]:
+    """Run (or skip) each selected stage; returns {stage: report dict}."""
+    from jobs.output import read_report, stage_complete
+
+    results: Dict[str, dict] = {}
+    for stage in [s for s in STAGES if s.name in cfg.stages]:
+        job = stage.resolve_job()
+        stage_cfg = stage_config(cfg, stage, job)
+        out = stage_output(cfg, stage)
+        if not cfg.force and stage_complete(spark, out, stage_cfg, directory=stage.sidecars_inside):
+            report = read_report(spark, out, directory=stage.sidecars_inside)
+            print(f"[{stage.name}] skipped: complete output with the same config at {out}")
+            results[stage.name] = {**report, "skipped": True}
+            continue
+        print(f"[{stage.name}] running `curate {job.name}` -> {out}")
+        t0 = time.time()
+        report = job.run(spark, stage_cfg)
+        results[stage.name] = {**report.to_dict(), "skipped": False, "seconds": round(time.time() - t0, 1)}
+    return results
+
+
+JOB = Job(command=("laionet", "run"), config=RunConfig, run=run,
+          help="run the LAIONet stages (label, subset, similarity, filter), skipping finished ones")
+
+if __name__ == "__main__":
+    main_for(JOB)

@@ -1,0 +1,161 @@
+"""`curate laionet similarity`: caption-to-synset similarity with a text encoder (step 3).
+
+Input: the subset (`curate laionet subset`: LAION columns, `laion_index`, `wnids`,
+`lemmas`). As in the original, rows whose lemmas point to more than one wnid are dropped
+(`multiple_wnids`); with `--query-key lemma` rows that matched several lemmas are dropped
+too (`multiple_lemmas`), since the query would be ambiguous. Every other row gets its
+synset query (`curation.queries`, e.g. `name_def_wnid`) and the cosine between caption and
+query embeddings (`text_to_name_def_wnid_similarity`).
+
+How the work is spread:
+- the distinct queries (at most one per wnid, or per (wnid, lemma)) are encoded once on the
+  driver and broadcast; each row only carries a query id;
+- captions are encoded in an iterator pandas UDF (`udfs.encoders`), one model per executor
+  Python worker, on the task's GPU in fp16 when Spark assigned one, else on CPU in fp32;
+- rows are hash-partitioned by `laion_index` into `--partitions` partitions and sorted
+  before scoring, so batch composition, and with it every float, is the same whatever the
+  input's partitioning or the cluster's size.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Dict, Optional
+
+from curation.errors import InputError
+from curation.queries import QUERY_KEYS, QUERY_TYPES, query_column, queries_for, similarity_column
+from curation.report import StageReport
+from jobs.base import Job, main_for
+from jobs.config import opt
+from jobs.output import atomic_dir, require_input
+from udfs.encoders import DEVICES, ENCODERS, PRECISIONS, EncoderSpec
+
+#: the subset columns this stage needs and their Spark type names
+SUBSET_COLUMNS = {"TEXT": "string", "laion_index": "bigint", "wnids": "array<string>",
+                  "lemmas": "array<string>"}
+
+
+@dataclass
+class SimilarityConfig:
+    subset: str = opt(None, "subset parquet (output of `curate laionet subset`)", required=True)
+    out: str = opt(None, "output parquet directory", required=True)
+    query_type: str = opt("name_def", "synset query", choices=QUERY_TYPES)
+    query_key: str = opt("wnid", "the query names the synset (wnid) or the matched lemma (lemma)",
+                         choices=QUERY_KEYS)
+    encoder: str = opt("open_clip", "text encoder library", choices=ENCODERS)
+    model: str = opt("ViT-B-32", "open_clip model name or model-config JSON path; for "
+                                 "sentence-transformers a local model directory")
+    pretrained: Optional[str] = opt("openai", "open_clip pretrained tag or local checkpoint path "
+                                              "(ignored by sentence-transformers)")
+    batch_size: int = opt(256, "captions per forward pass")
+    device: str = opt("auto", "auto = the GPU Spark assigns to the task (fp16), else CPU (fp32)",
+                      choices=DEVICES)
+    precision: str = opt("auto", "auto = fp16 on GPU, fp32 on CPU", choices=PRECISIONS)
+    partitions: int = opt(64, "scoring partitions; fixed so that results do not depend on the "
+                              "input partitioning")
+
+    def encoder_spec(self) -> EncoderSpec:
+        return EncoderSpec(encoder=self.encoder, model=self.model, pretrained=self.pretrained,
+                           batch_size=self.batch_size, device=self.device, precision=self.precision)
+
+    def validate(self) -> None:
+        from curation.errors import ConfigError
+
+        if self.partitions < 1:
+            raise ConfigError("partitions", f"must be >= 1, got {self.partitions}")
+        self.encoder_spec().check()
+
+
+def require_columns(df, path: str, columns: Dict[str, str]) -> None:
+    """One-line InputError naming the input and the missing or wrongly typed column."""
+    types = dict(df.dtypes)
+    for col, expected in columns.items():
+        if col not in types:
+            raise InputError(f"{path}: column '{col}' is missing (found: {', '.join(df.columns)})")
+        if types[col] != expected:
+            raise InputError(f"{path}: column '{col}' has type {types[col]}, expected {expected}")
+
+
+def keyed_rows(df, query_key: str):
+    """Add `wnid` (and `lemma` for key lemma) and `_drop`, the reason a row cannot be scored."""
+    from pyspark.sql import functions as F
+
+    reason = (F.when(F.size("wnids") == 0, F.lit("no_wnid"))
+               .when(F.size("wnids") > 1, F.lit("multiple_wnids")))
+    if query_key == "lemma":
+        reason = reason.when(F.size("lemmas") != 1, F.lit("multiple_lemmas"))
+    df = df.withColumn("_drop", reason).withColumn("wnid", F.col("wnids")[0])
+    if query_key == "lemma":
+        df = df.withColumn("lemma", F.col("lemmas")[0])
+    return df
+
+
+def query_table(spark, keyed, cfg: SimilarityConfig):
+    """(DataFrame of key columns + query text + `_query_id`, list of query texts)."""
+    from curation.concepts import load_concepts
+
+    key_cols = ["wnid", "lemma"] if cfg.query_key == "lemma" else ["wnid"]
+    concepts = load_concepts()
+    known = set(concepts["wnid"])
+    keys = sorted(tuple(r) for r in keyed.filter("_drop IS NULL").select(*key_cols).distinct().collect())
+    keys = [k for k in keys if k[0] in known]
+    texts = queries_for(concepts, cfg.query_type, [(k[0], k[1] if len(k) > 1 else None) for k in keys])
+    rows = [(*k, t, i) for i, (k, t) in enumerate(zip(keys, texts))]
+    schema = ", ".join(f"{c} string" for c in key_cols) + f", {query_column(cfg.query_type, cfg.query_key)} string, _query_id int"
+    return spark.createDataFrame(rows, schema), texts
+
+
+def score(spark, subset_df, cfg: SimilarityConfig, spec: EncoderSpec):
+    """The scored DataFrame (lazy) and the pre-scoring drop counts {reason: n}."""
+    import numpy as np
+    from pyspark.sql import functions as F
+
+    from udfs.encoders import cosine_to_queries_udf, get_text_encoder
+
+    keyed = keyed_rows(subset_df, cfg.query_key)
+    queries, texts = query_table(spark, keyed, cfg)
+    key_cols = [c for c in ("wnid", "lemma") if c in queries.columns]
+    joined = keyed.join(F.broadcast(queries), on=key_cols, how="left").withColumn(
+        "_drop", F.coalesce("_drop", F.when(F.col("_query_id").isNull(), F.lit("unknown_wnid"))))
+    dropped = {r["_drop"]: r["count"] for r in joined.filter("_drop IS NOT NULL").groupBy("_drop").count().collect()}
+
+    query_emb = get_text_encoder(spec).encode(texts) if texts else np.zeros((0, 1), np.float32)
+    cosine = cosine_to_queries_udf(spec, spark.sparkContext.broadcast(query_emb))
+    qcol = query_column(cfg.query_type, cfg.query_key)
+    front = [c for c in subset_df.columns if c not in ("wnids", "lemmas", "wnid", "lemma", qcol)]
+    scored = (joined.filter("_drop IS NULL")
+              .repartition(cfg.partitions, "laion_index")
+              .sortWithinPartitions("laion_index")
+              .withColumn(similarity_column(cfg.query_type, cfg.query_key), cosine("TEXT", "_query_id"))
+              .select(*front, "wnid", "lemmas", qcol, similarity_column(cfg.query_type, cfg.query_key)))
+    return scored, dropped, len(texts)
+
+
+def run(spark, cfg: SimilarityConfig) -> StageReport:
+    require_input(spark, cfg.subset, "subset")
+    subset_df = spark.read.parquet(cfg.subset)
+    require_columns(subset_df, cfg.subset, SUBSET_COLUMNS)
+    spec = cfg.encoder_spec().resolve()
+    report = StageReport("laionet similarity")
+    report.read = subset_df.count()
+    scored, dropped, n_queries = score(spark, subset_df, cfg, spec)
+    for reason, n in dropped.items():
+        report.drop(reason, n)
+    report.kept = report.read - report.n_dropped
+    report.info.update({"output": cfg.out, "query_column": query_column(cfg.query_type, cfg.query_key),
+                        "similarity_column": similarity_column(cfg.query_type, cfg.query_key),
+                        "distinct_queries": n_queries, "encoder": cfg.encoder, "model": cfg.model,
+                        "pretrained": cfg.pretrained})
+    with atomic_dir(spark, cfg.out, cfg, report) as tmp:
+        scored.write.parquet(tmp)
+        written = spark.read.parquet(tmp).count()
+        if written != report.kept:
+            raise AssertionError(f"similarity wrote {written} rows, expected {report.kept}")
+    print(report.summary())
+    return report
+
+
+JOB = Job(command=("laionet", "similarity"), config=SimilarityConfig, run=run,
+          help="caption-to-synset similarity (CLIP or sentence-transformers text encoder)")
+
+if __name__ == "__main__":
+    main_for(JOB)

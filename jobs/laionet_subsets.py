@@ -1,0 +1,97 @@
+"""`curate laionet subsets`: LAIONet subsets by similarity threshold and scale.
+
+Reads the success metadata of a LAIONet download (`arrange`'s `<name>_success<N>.parquet`:
+LAION columns + `laion_index`, `wnid`, the similarity column), decides which rows to keep
+with `curation.laionet_subsets.select_subset` (threshold, `--frac` or exact `--n`, class
+preservation, top-10 trimming; seeded by `laion_index`), and writes
+
+- `<out-dir>/laionet_thresh<t>[_frac<f>]_<N>.tsv`: `filepath<TAB>label<TAB>caption`, rows in
+  `laion_index` order, filepath `<images-root>/<wnid>/<laion_index>.jpg`, caption = `TEXT`
+  with \\r \\n \\t replaced by spaces;
+- `<freq-dir>/class_frequency_laionet_thresh<t>[_frac<f>|_n<n>]_ori.txt` and its plot.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from curation.errors import ConfigError, InputError
+from curation.report import StageReport
+from jobs.base import Job, main_for
+from jobs.config import opt
+
+SIMILARITY_COL = "text_to_name_def_wnid_similarity"
+
+
+@dataclass
+class SubsetsConfig:
+    df: str = opt(None, "LAIONet success metadata (parquet file, folder or glob)", required=True)
+    out_dir: str = opt(None, "folder for the TSV", required=True)
+    freq_dir: Optional[str] = opt(None, "folder for the class-frequency file and plot [default: --out-dir]")
+    thresh: float = opt(0.7, "keep rows with similarity >= thresh (in [-1, 1])")
+    frac: float = opt(1.0, "fraction of the thresholded rows to sample, in (0, 1]")
+    n: Optional[int] = opt(None, "exact number of rows to keep (instead of --frac)")
+    seed: int = opt(42, "random seed (sampling is a function of laion_index and the seed)")
+    images_root: str = opt("../datasets/laionet", "image folder written into filepath (<root>/<wnid>/<laion_index>.jpg)")
+    similarity_col: str = opt(SIMILARITY_COL, "similarity column to threshold")
+
+    def validate(self):
+        if not -1.0 <= self.thresh <= 1.0:
+            raise ConfigError("thresh", f"must be a cosine similarity in [-1, 1], got {self.thresh}")
+        if not 0.0 < self.frac <= 1.0:
+            raise ConfigError("frac", f"must be in (0, 1], got {self.frac}")
+        if self.n is not None and self.n < 1:
+            raise ConfigError("n", f"must be at least 1, got {self.n}")
+        if self.n is not None and self.frac != 1.0:
+            raise ConfigError("n", "give --frac or --n, not both")
+
+
+def run_subsets(spark, cfg: SubsetsConfig):
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from curation.laionet_subsets import output_names, select_subset
+    from jobs import output
+    from jobs.freq import wnid_label, write_frequency_and_plot
+
+    output.require_input(spark, cfg.df, "success metadata")
+    meta = spark.read.parquet(cfg.df)
+    missing = [c for c in ("laion_index", "wnid", "TEXT", cfg.similarity_col) if c not in meta.columns]
+    if missing:
+        raise InputError(f"success metadata {cfg.df} has no column {', '.join(map(repr, missing))}; "
+                         f"its columns: {', '.join(meta.columns)}")
+    meta = meta.withColumn("label", wnid_label(F.col("wnid")))
+    decide = meta.select("laion_index", "label", F.col(cfg.similarity_col).cast("double").alias("similarity"))
+    selection = select_subset(decide.toPandas(), cfg.thresh, cfg.frac, cfg.n, cfg.seed)
+
+    keep = spark.createDataFrame(pd.DataFrame({"laion_index": selection.laion_index}), "laion_index long")
+    root = cfg.images_root.rstrip("/")
+    rows = (meta.join(keep, "laion_index")
+            .select("laion_index",
+                    F.concat_ws("/", F.lit(root), "wnid", F.concat(F.col("laion_index").cast("string"), F.lit(".jpg")))
+                    .alias("filepath"),
+                    "label",
+                    F.translate(F.coalesce("TEXT", F.lit("")), "\r\n\t", "   ").alias("caption")))
+    tsv_name, freq_name = output_names(cfg.thresh, cfg.frac, cfg.n, len(selection.laion_index))
+    tsv_path = f"{cfg.out_dir.rstrip('/')}/{tsv_name}"
+    output.write_single_csv(spark, rows, tsv_path, order_by=["laion_index"], order_only=["laion_index"])
+
+    freq_path, png_path = write_frequency_and_plot(
+        spark, selection.counts_by_label(), f"{(cfg.freq_dir or cfg.out_dir).rstrip('/')}/{freq_name}",
+        title=tsv_name)
+    report = StageReport("laionet subsets", read=selection.read, kept=len(selection.laion_index),
+                         dropped=dict(selection.dropped))
+    report.info.update({"out": tsv_path, "freq_file": freq_path, "plot": png_path,
+                        "above_threshold": selection.above_threshold, "sampled": selection.sampled,
+                        "restored_classes": len(selection.restored),
+                        "trimmed_from_classes": selection.trimmed_from})
+    output.finish_file(spark, tsv_path, cfg, report)
+    print(report.summary())
+    return report
+
+
+JOB = Job(command=("laionet", "subsets"), config=SubsetsConfig, run=run_subsets,
+          help="LAIONet subsets by similarity threshold and scale (--frac / --n), as TSV + class frequency")
+
+if __name__ == "__main__":
+    main_for(JOB)

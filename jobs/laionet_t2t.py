@@ -1,0 +1,370 @@
+"""LAION captions most similar to ImageNet-Captions texts (the `laionet-t2t` supplement).
+
+- `curate laionet embed`: LAION caption embeddings, written once as parquet
+  (`laion_index`, `embedding`), rows without a caption skipped; reused by every search
+  with the same encoder.
+- `curate laionet t2t-search`: for each ImageNet-Captions text, the exact top-k LAION
+  captions by cosine similarity of text embeddings. The corpus is either the output of
+  `embed` (`--corpus encoder`, computed first when missing) or the precomputed LAION-400M
+  `text_emb_<part>.npy` files aligned row for row with the LAION parts
+  (`--corpus precomputed`). Queries are broadcast, the corpus is split over tasks
+  (`udfs/knn.py`), and the tasks' per-query lists are merged with a Spark window.
+  Output: `filename`, `wnid` (the query's), `rank` (1..k), `laion_index`, `similarity`.
+- `curate laionet t2t-subset`: the inverse index (wnid -> distinct retrieved LAION
+  indices) and the retrieved LAION rows, each with the wnid it is most similar to.
+  Download and arrange it with `curate laionet download` / `arrange`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, fields
+from typing import List, Optional, Tuple
+from urllib.parse import urlparse
+
+from curation.errors import ConfigError, InputError
+from curation.report import StageReport
+from jobs.base import Job, main_for
+from jobs.config import config_to_dict, opt
+from jobs.output import atomic_dir, exists, glob, read_text, require_input
+
+_NPY_RE = re.compile(r"^text_emb_(\d+)\.npy$")
+
+
+# ---------------------------------------------------------------- configs
+@dataclass
+class EncoderFields:
+    """The text encoder (the same options as the similarity job)."""
+    encoder: str = opt("open_clip", "text encoder", choices=("open_clip", "sentence-transformers"))
+    model: str = opt("ViT-B-32", "open_clip model name or model-config JSON (or a sentence-transformers dir)")
+    pretrained: Optional[str] = opt("openai", "open_clip pretrained tag or local checkpoint")
+    batch_size: int = opt(256, "texts per encoder batch")
+    device: str = opt("auto", "where encoding and search run: auto = the GPU Spark gave the task, if any",
+                      choices=("auto", "cpu", "cuda"))
+    precision: str = opt("auto", "encoder precision (auto: fp16 on GPU, fp32 on CPU)",
+                         choices=("auto", "fp32", "fp16", "bf16"))
+
+    def encoder_spec(self):
+        from udfs.encoders import EncoderSpec
+
+        return EncoderSpec(encoder=self.encoder, model=self.model, pretrained=self.pretrained,
+                           batch_size=self.batch_size, device=self.device, precision=self.precision)
+
+    def encoder_config(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(EncoderFields)}
+
+
+@dataclass
+class EmbedConfig(EncoderFields):
+    laion: str = opt(None, "LAION parquet parts (directory or glob)", required=True)
+    out: str = opt(None, "output parquet dataset (laion_index, embedding)", required=True)
+
+    def validate(self) -> None:
+        self.encoder_spec().check()
+
+
+@dataclass
+class T2TSearchConfig(EncoderFields):
+    captions_json: str = opt(None, "ImageNet-Captions json (list of {filename, title, tags, description})",
+                             required=True)
+    laion: str = opt(None, "LAION parquet parts (directory or glob)", required=True)
+    corpus: str = opt("encoder", "LAION caption embeddings: computed with the encoder (and kept at "
+                      "--text-emb) or the precomputed LAION-400M text_emb_<part>.npy files",
+                      choices=("encoder", "precomputed"))
+    text_emb: str = opt(None, "encoder: embeddings dataset of `curate laionet embed` (computed when "
+                        "missing); precomputed: directory or glob of text_emb_<part>.npy", required=True)
+    out: str = opt(None, "output parquet dataset", required=True)
+    topk: int = opt(50, "LAION captions retrieved per ImageNet-Captions text")
+    block_rows: int = opt(16384, "corpus rows per matrix product")
+    query_rows: int = opt(1024, "queries per matrix product")
+    rows_per_task: int = opt(2_000_000, "corpus rows searched by one task (precomputed npy slices; "
+                             "the rows held in memory at once for embeddings datasets)")
+    query_chunk: int = opt(200_000, "queries broadcast at once (the search runs once per chunk)")
+
+    def validate(self) -> None:
+        if self.topk < 1:
+            raise ConfigError("topk", f"must be at least 1, got {self.topk}")
+        for key in ("block_rows", "query_rows", "rows_per_task", "query_chunk"):
+            if getattr(self, key) < 1:
+                raise ConfigError(key, f"must be at least 1, got {getattr(self, key)}")
+        self.encoder_spec().check()
+
+
+@dataclass
+class T2TSubsetConfig:
+    search: str = opt(None, "output of `curate laionet t2t-search`", required=True)
+    laion: str = opt(None, "LAION parquet parts (directory or glob)", required=True)
+    out: str = opt(None, "output parquet: the retrieved LAION rows with wnid, t2t_similarity, n_wnids",
+                   required=True)
+    index_out: Optional[str] = opt(None, "also write the inverse index (wnid, laion_index) here")
+    buckets: int = opt(64, "groups for the max-similarity assignment (each holds whole LAION rows)")
+
+    def validate(self) -> None:
+        if self.buckets < 1:
+            raise ConfigError("buckets", f"must be at least 1, got {self.buckets}")
+
+
+# ---------------------------------------------------------------- embed
+def run_embed(spark, cfg: EmbedConfig) -> StageReport:
+    from pyspark.sql import functions as F
+
+    from jobs.laionet_label import read_laion
+    from udfs.knn import EMBEDDING_SCHEMA, embed_batches
+
+    spec = cfg.encoder_spec().resolve()
+    laion = read_laion(spark, cfg.laion).df.select("laion_index", "TEXT")
+    # the rule of curation.t2t.has_text: a caption with a non-blank character
+    with_text = laion.where(F.length(F.trim(F.coalesce("TEXT", F.lit("")))) > 0)
+    emb = with_text.mapInPandas(embed_batches(spec, "laion_index", "TEXT"),
+                                EMBEDDING_SCHEMA.format(id="laion_index"))
+    report = StageReport("laionet embed", info={"encoder": cfg.encoder_config()})
+    with atomic_dir(spark, cfg.out, cfg, report) as tmp:
+        emb.write.parquet(tmp)
+        written = spark.read.parquet(tmp)
+        report.read = laion.count()
+        report.kept = written.count()
+        report.drop("no_caption", report.read - report.kept)
+        report.info["dim"] = len(written.first()["embedding"]) if report.kept else 0
+    print(report.summary())
+    return report
+
+
+# ---------------------------------------------------------------- search
+def _local(path: str) -> str:
+    """A local file path from a plain path or a file: URI (npy files are memory-mapped)."""
+    if path.startswith("file:"):
+        return urlparse(path).path
+    if "://" in path:
+        raise InputError(f"{path}: precomputed embeddings and their LAION parts must be on a file "
+                         "system every executor mounts (a local path or file:// URI)")
+    return os.path.abspath(path)
+
+
+def precomputed_slices(spark, laion: str, text_emb: str, rows_per_task: int) -> Tuple[List[tuple], int, int]:
+    """Check the npy files against their LAION parts and cut them into task slices.
+
+    Returns ([(npy, parquet, part, start, stop)], total rows, dimension). Every LAION part
+    needs its `text_emb_<part>.npy` with exactly as many rows (row i embeds caption i).
+    """
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from curation.laion import part_number
+    from jobs.laionet_label import read_laion
+
+    # read_laion checks the part names, numbers and footers
+    parts = {part_number(f): _local(f) for f in read_laion(spark, laion).files}
+    pattern = text_emb if any(ch in text_emb for ch in "*?[{") else text_emb.rstrip("/") + "/text_emb_*.npy"
+    npys = {}
+    for f in glob(spark, pattern):
+        m = _NPY_RE.match(os.path.basename(f))
+        if m:
+            npys[int(m.group(1))] = _local(f)
+    if not npys:
+        raise InputError(f"no text_emb_<part>.npy files match {pattern}")
+    missing = sorted(set(parts) - set(npys))
+    if missing:
+        raise InputError(f"LAION part {parts[missing[0]]} has no text_emb_{missing[0]}.npy under {text_emb}")
+    slices, total, dim = [], 0, None
+    for part, npy in sorted(npys.items()):
+        if part not in parts:
+            raise InputError(f"{npy}: no LAION part {part} (part-{part:05d}-*.parquet) under {laion}")
+        try:
+            arr = np.load(npy, mmap_mode="r")
+        except (ValueError, OSError) as e:
+            raise InputError(f"{npy}: not a readable .npy array ({e})") from None
+        rows = pq.ParquetFile(parts[part]).metadata.num_rows
+        if arr.ndim != 2 or arr.shape[0] != rows:
+            raise InputError(f"{npy}: {arr.shape[0] if arr.ndim else 0} embedding rows but its LAION part "
+                             f"{parts[part]} has {rows} rows (the files must be aligned row for row)")
+        if dim is not None and arr.shape[1] != dim:
+            raise InputError(f"{npy}: dimension {arr.shape[1]}, other text_emb files have {dim}")
+        dim = arr.shape[1]
+        total += rows
+        slices += [(npy, parts[part], part, s, min(s + rows_per_task, rows)) for s in range(0, rows, rows_per_task)]
+    return slices, total, dim
+
+
+def load_queries(spark, path: str):
+    """ImageNet-Captions queries (filename, wnid, text) from the json (local or any FS)."""
+    from curation.t2t import incaps_queries, read_incaps_json
+
+    require_input(spark, path, "ImageNet-Captions json")
+    if path.startswith("file:") or "://" not in path:
+        entries = read_incaps_json(_local(path))
+    else:
+        try:
+            entries = json.loads(read_text(spark, path))
+        except json.JSONDecodeError as e:
+            raise InputError(f"{path}: not valid JSON ({e})") from None
+    return len(entries), incaps_queries(entries, source=path)
+
+
+def encode_texts(spark, texts: List[str], spec):
+    """Embeddings of a few hundred thousand texts, encoded on the executors, in input order."""
+    import numpy as np
+    import pandas as pd
+
+    from udfs.knn import EMBEDDING_SCHEMA, embed_batches
+
+    n_slices = max(1, min(spark.sparkContext.defaultParallelism, len(texts) // 2000 + 1))
+    df = spark.createDataFrame(pd.DataFrame({"qid": np.arange(len(texts), dtype=np.int64), "text": texts}))
+    rows = (df.repartition(n_slices).mapInPandas(embed_batches(spec, "qid", "text"),
+                                                 EMBEDDING_SCHEMA.format(id="qid"))
+              .toPandas().sort_values("qid"))
+    if len(rows) != len(texts):
+        raise AssertionError(f"encoded {len(rows)} of {len(texts)} texts")
+    return np.stack(rows["embedding"].to_numpy()).astype(np.float32)
+
+
+def search_topk(spark, queries, corpus, opts, query_chunk: int):
+    """Merged exact top-k: DataFrame (qid, rank, laion_index, similarity), one row per hit.
+
+    `corpus` is a list of npy slices or a DataFrame (laion_index, embedding). Returns the
+    DataFrame and the broadcasts to release once it has been written.
+    """
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from udfs.knn import RESULT_SCHEMA, search_embedding_batches, search_npy_slices
+
+    sc = spark.sparkContext
+    broadcasts, hits = [], None
+    for start in range(0, len(queries), query_chunk):
+        bc = sc.broadcast(queries[start:start + query_chunk])
+        broadcasts.append(bc)
+        if isinstance(corpus, list):
+            slices = spark.createDataFrame(sc.parallelize(corpus, len(corpus)),
+                                           "npy string, parquet string, part long, start long, stop long")
+            part = slices.mapInPandas(search_npy_slices(bc, opts, start), RESULT_SCHEMA)
+        else:
+            part = corpus.mapInPandas(search_embedding_batches(bc, opts, start), RESULT_SCHEMA)
+        hits = part if hits is None else hits.unionByName(part)
+    order = Window.partitionBy("qid").orderBy(F.desc("similarity"), F.asc("laion_index"))
+    ranked = (hits.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= opts.k)
+                  .select("qid", "rank", "laion_index", "similarity"))
+    return ranked, broadcasts
+
+
+#: the embed options that change the embeddings (batch size and device do not)
+_EMBEDDING_KEYS = ("laion", "encoder", "model", "pretrained")
+
+
+def _encoder_corpus(spark, cfg: T2TSearchConfig):
+    """The embeddings dataset of `embed` at --text-emb: computed when absent, reused when it
+    was made from the same LAION parts with the same model, an error otherwise (it is
+    never overwritten)."""
+    import yaml
+
+    if not exists(spark, cfg.text_emb):
+        run_embed(spark, EmbedConfig(**cfg.encoder_config(), laion=cfg.laion, out=cfg.text_emb))
+    config_file = cfg.text_emb.rstrip("/") + "/_config.yaml"
+    made = yaml.safe_load(read_text(spark, config_file)) if exists(spark, config_file) else None
+    wanted = {k: getattr(cfg, k) for k in _EMBEDDING_KEYS}
+    if not made or {k: made.get(k) for k in _EMBEDDING_KEYS} != wanted:
+        raise InputError(f"{cfg.text_emb} is not a complete `curate laionet embed` output of {wanted} "
+                         f"(see its _config.yaml); remove it or choose another --text-emb")
+    return spark.read.parquet(cfg.text_emb).select("laion_index", "embedding")
+
+
+def run_search(spark, cfg: T2TSearchConfig) -> StageReport:
+    from curation.t2t import has_text
+    from udfs.knn import SearchOptions
+
+    n_entries, queries = load_queries(spark, cfg.captions_json)
+    report = StageReport("laionet t2t-search", read=n_entries)
+    report.drop("duplicate_filename", n_entries - len(queries))
+    blank = ~has_text(queries["text"])
+    report.drop("blank_text", int(blank.sum()))
+    queries = queries[~blank].reset_index(drop=True)
+    report.kept = len(queries)
+
+    spec = cfg.encoder_spec().resolve()
+    if cfg.corpus == "precomputed":
+        corpus, corpus_rows, corpus_dim = precomputed_slices(spark, cfg.laion, cfg.text_emb, cfg.rows_per_task)
+        where = f"the text_emb files under {cfg.text_emb}"
+    else:
+        corpus = _encoder_corpus(spark, cfg)
+        emb_report = json.loads(read_text(spark, cfg.text_emb.rstrip("/") + "/_report.json"))
+        corpus_rows, corpus_dim = emb_report["kept"], emb_report["info"]["dim"]
+        where = f"the embeddings in {cfg.text_emb}"
+    query_emb = encode_texts(spark, queries["text"].tolist(), spec)
+    if corpus_rows and query_emb.shape[1] != corpus_dim:
+        raise InputError(f"dimension mismatch: {cfg.model} gives {query_emb.shape[1]}-d query embeddings but "
+                         f"{where} are {corpus_dim}-d (use the encoder that made them)")
+
+    opts = SearchOptions(k=cfg.topk, block_rows=cfg.block_rows, query_rows=cfg.query_rows,
+                         device=cfg.device, chunk_rows=cfg.rows_per_task)
+    ranked, broadcasts = search_topk(spark, query_emb, corpus, opts, cfg.query_chunk)
+    names = spark.createDataFrame(queries[["filename", "wnid"]].assign(qid=range(len(queries))))
+    out = (ranked.join(names, "qid").select("filename", "wnid", "rank", "laion_index", "similarity")
+                 .orderBy("filename", "rank"))
+    report.info.update({"topk": cfg.topk, "corpus": cfg.corpus, "corpus_rows": int(corpus_rows),
+                        "dim": int(query_emb.shape[1]), "encoder": cfg.encoder_config()})
+    with atomic_dir(spark, cfg.out, cfg, report) as tmp:
+        out.write.parquet(tmp)
+        report.info["rows"] = spark.read.parquet(tmp).count()
+    for bc in broadcasts:
+        bc.destroy()
+    print(report.summary())
+    return report
+
+
+# ---------------------------------------------------------------- subset
+def inverse_index(pairs):
+    """wnid -> the distinct LAION indices its captions retrieved, as (wnid, laion_index) rows."""
+    return pairs.select("wnid", "laion_index").distinct()
+
+
+def assign_wnids(pairs, buckets: int):
+    """One row per retrieved LAION row with its most similar wnid (`curation.t2t.assign_wnid_by_sim`
+    applied to groups that each hold all retrievals of their LAION rows)."""
+    from pyspark.sql import functions as F
+
+    from curation.t2t import assign_wnid_by_sim
+
+    schema = "laion_index long, wnid string, similarity float, n_wnids int"
+    return (pairs.groupBy(F.pmod(F.xxhash64("laion_index"), F.lit(buckets)).alias("bucket"))
+                 .applyInPandas(lambda df: assign_wnid_by_sim(df.drop(columns="bucket")), schema))
+
+
+def run_subset(spark, cfg: T2TSubsetConfig) -> StageReport:
+    from jobs.laionet_label import read_laion
+
+    require_input(spark, cfg.search, "t2t-search output")
+    pairs = spark.read.parquet(cfg.search).select("laion_index", "wnid", "similarity")
+    assigned = assign_wnids(pairs, cfg.buckets).withColumnRenamed("similarity", "t2t_similarity")
+    subset = read_laion(spark, cfg.laion).df.join(assigned, "laion_index")
+    report = StageReport("laionet t2t-subset")
+    if cfg.index_out:
+        index_report = StageReport("laionet t2t-index", balanced=False,
+                                   info={"why_unbalanced": "one row per distinct (wnid, laion_index) pair"})
+        with atomic_dir(spark, cfg.index_out, cfg, index_report) as tmp:
+            inverse_index(pairs).orderBy("wnid", "laion_index").write.parquet(tmp)
+            index_report.read = pairs.count()
+            index_report.kept = spark.read.parquet(tmp).count()
+    with atomic_dir(spark, cfg.out, cfg, report) as tmp:
+        subset.write.parquet(tmp)
+        written = spark.read.parquet(tmp)
+        report.read = assigned.count()
+        report.kept = written.count()
+        report.drop("not_in_laion", report.read - report.kept)
+        report.info.update({"retrievals": pairs.count(),
+                            "rows_retrieved_for_several_classes": written.where("n_wnids > 1").count(),
+                            "classes": written.select("wnid").distinct().count()})
+    print(report.summary())
+    return report
+
+
+JOBS = [
+    Job(("laionet", "embed"), EmbedConfig, run_embed,
+        help="LAION caption embeddings (laion_index, embedding), written once for text-to-text search"),
+    Job(("laionet", "t2t-search"), T2TSearchConfig, run_search,
+        help="exact top-k LAION captions for each ImageNet-Captions text (text-embedding cosine)"),
+    Job(("laionet", "t2t-subset"), T2TSubsetConfig, run_subset,
+        help="inverse index and the retrieved LAION rows, each with its most similar wnid"),
+]
+
+if __name__ == "__main__":
+    main_for(JOBS)

@@ -1,0 +1,91 @@
+"""`curate sample-data laion`: LAION-400M-schema parquet parts with realistic captions.
+
+For tests, benchmarks and the demo. The parts look like the real ones (file names
+`part-NNNNN-<uuid>-c000.snappy.parquet`, the LAION columns and types, several row
+groups); captions and URLs are described in `curation/sample_laion.py`. The output is
+written with pyarrow (no Spark needed) under a temporary name and renamed into place,
+with `_config.yaml` and `_report.json` inside as for every stage.
+"""
+from __future__ import annotations
+
+import hashlib
+import sys
+import uuid
+from dataclasses import dataclass
+from typing import Optional
+
+from curation.errors import ConfigError
+from curation.laion import part_file_name
+from curation.report import StageReport
+from jobs.base import Job, main_for
+from jobs.config import config_to_yaml, opt
+
+
+@dataclass
+class SampleLaionConfig:
+    out: str = opt(None, "output directory (local path or a pyarrow file-system URI)", required=True)
+    rows: int = opt(10_000, "rows in all")
+    parts: int = opt(2, "number of part files")
+    seed: int = opt(0, "random seed: same seed, same data")
+    image_base_url: str = opt("http://127.0.0.1:8000", "base of the image URLs ({base}/{kind}/{key}.{ext})")
+    row_group_rows: int = opt(100_000, "rows per parquet row group")
+    first_part: int = opt(0, "number of the first part")
+    lemma_map: Optional[str] = opt(None, "lemma map JSON whose lemmas the captions use (default: packaged)")
+
+    def validate(self) -> None:
+        if self.rows < 0:
+            raise ConfigError("rows", f"must be >= 0, got {self.rows}")
+        if self.parts < 1:
+            raise ConfigError("parts", f"must be >= 1, got {self.parts}")
+        if self.row_group_rows < 1:
+            raise ConfigError("row_group_rows", f"must be >= 1, got {self.row_group_rows}")
+        if self.first_part < 0:
+            raise ConfigError("first_part", f"must be >= 0, got {self.first_part}")
+
+
+def dataset_uuid(seed: int) -> str:
+    """The uuid in the part file names: fixed by the seed, so names are reproducible."""
+    return str(uuid.UUID(bytes=hashlib.blake2b(f"sample-laion/{seed}".encode(), digest_size=16).digest(), version=4))
+
+
+def run(_spark, cfg: SampleLaionConfig) -> StageReport:
+    import pyarrow.fs as pafs
+    import pyarrow.parquet as pq
+
+    from curation.concepts import load_lemma_map
+    from curation.sample_laion import SampleLaion, laion_schema, rows_per_part
+
+    fs, root = pafs.FileSystem.from_uri(cfg.out) if "://" in cfg.out else (pafs.LocalFileSystem(), cfg.out)
+    root = root.rstrip("/")
+    tmp = f"{root}.__tmp-{uuid.uuid4().hex[:8]}"
+    generator = SampleLaion(load_lemma_map(cfg.lemma_map), cfg.seed, cfg.image_base_url)
+    name_uuid = dataset_uuid(cfg.seed)
+    report = StageReport("sample-data laion", balanced=False,
+                         info={"parts": cfg.parts, "seed": cfg.seed, "why_unbalanced": "a generator reads nothing"})
+    fs.create_dir(tmp)
+    try:
+        for i, n in enumerate(rows_per_part(cfg.rows, cfg.parts)):
+            part = cfg.first_part + i
+            with fs.open_output_stream(f"{tmp}/{part_file_name(part, name_uuid)}") as sink:
+                with pq.ParquetWriter(sink, laion_schema(), compression="snappy") as writer:
+                    for table in generator.chunks(part, n, cfg.row_group_rows):
+                        writer.write_table(table, row_group_size=cfg.row_group_rows)
+            report.kept += n
+        for name, text in (("_config.yaml", config_to_yaml(cfg)), ("_report.json", report.to_json())):
+            with fs.open_output_stream(f"{tmp}/{name}") as sink:
+                sink.write(text.encode("utf-8"))
+        if fs.get_file_info(root).type != pafs.FileType.NotFound:
+            fs.delete_dir(root)
+        fs.move(tmp, root)
+    finally:
+        if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
+            fs.delete_dir(tmp)
+    print(f"{report.summary()} in {cfg.parts} part(s) -> {cfg.out}", file=sys.stdout)
+    return report
+
+
+JOB = Job(command=("sample-data", "laion"), config=SampleLaionConfig, run=run, needs_spark=False,
+          help="Write LAION-schema parquet parts with realistic captions (tests, benchmarks, demo)")
+
+if __name__ == "__main__":
+    main_for(JOB)

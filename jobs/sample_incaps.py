@@ -1,0 +1,67 @@
+"""`curate sample-data imagenet-captions`: a small ImageNet-Captions root for tests and demos.
+
+Writes `<out>/imagenet-captions/imagenet_captions.json` (see `curation/sample_incaps.py`
+for what makes it realistic) and `<out>/imagenet/train/<wnid>/<filename>` (tiny JPEGs), so
+`--out` can be passed as `--root` to `curate incaps captions`. The JSON is written last,
+under a temporary name then renamed, so it exists only when the image tree is complete.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from curation.errors import ConfigError
+from jobs.base import Job, main_for
+from jobs.config import opt
+
+
+@dataclass
+class SampleIncapsConfig:
+    out: str = opt(None, "output root (local directory)", required=True)
+    classes: int = opt(20, "number of classes (a seeded sample of the 1000)")
+    per_class_max: int = opt(50, "entries of the largest class (sizes fall geometrically to 1, and one class is empty)")
+    seed: int = opt(0, "random seed: same seed, same data")
+    images: bool = opt(True, "write the train/<wnid>/<filename> JPEG tree")
+
+    def validate(self) -> None:
+        if not 1 <= self.classes <= 1000:
+            raise ConfigError("classes", f"must be in 1..1000, got {self.classes}")
+        if self.per_class_max < 1:
+            raise ConfigError("per_class_max", f"must be >= 1, got {self.per_class_max}")
+
+
+def run(_spark, cfg: SampleIncapsConfig) -> str:
+    from curation import concepts
+    from curation.sample_incaps import entries_json, generate_entries, tiny_jpeg
+    from curation.sampling import stable_sample
+
+    all_wnids = concepts.wnids()
+    wnids = sorted(stable_sample(all_wnids, cfg.classes, cfg.seed, "sample-classes"))
+    entries = generate_entries(wnids, cfg.per_class_max, cfg.seed,
+                               dict(zip(all_wnids, concepts.classnames())))
+    if cfg.images:
+        train = os.path.join(cfg.out, "imagenet", "train")
+        for wnid in wnids:
+            os.makedirs(os.path.join(train, wnid), exist_ok=True)
+        jpegs = {wnid: tiny_jpeg(cfg.seed * 1000 + i) for i, wnid in enumerate(wnids)}
+        for e in entries:
+            with open(os.path.join(train, e["wnid"], e["filename"]), "wb") as fh:
+                fh.write(jpegs[e["wnid"]])
+    meta_dir = os.path.join(cfg.out, "imagenet-captions")
+    os.makedirs(meta_dir, exist_ok=True)
+    path = os.path.join(meta_dir, "imagenet_captions.json")
+    with open(path + ".tmp", "w", encoding="utf-8") as fh:
+        fh.write(entries_json(entries))
+    os.replace(path + ".tmp", path)
+    info = {"entries": len(entries), "classes": len(wnids), "seed": cfg.seed}
+    print(f"wrote {path} ({json.dumps(info)})")
+    return path
+
+
+JOB = Job(command=("sample-data", "imagenet-captions"), config=SampleIncapsConfig, run=run,
+          needs_spark=False,
+          help="generated imagenet_captions.json + train/<wnid>/<filename> JPEGs (a --root for incaps jobs)")
+
+if __name__ == "__main__":
+    main_for(JOB)

@@ -1,0 +1,224 @@
+"""`curate laionet arrange`: rules on plain Python, the job on the local[2] session."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import struct
+import tarfile
+import zlib
+
+import pandas as pd
+import pytest
+
+from curation.arrange import (Rejected, WnidIndex, header_size, image_relpath, sniff_image,
+                              split_member_name, success_name)
+from curation.errors import ConfigError, InputError
+from curation.sample_images import generate_image
+from jobs.config import build_config
+from jobs.laionet_arrange import ArrangeConfig, run
+from udfs.arrange import STAGING, arrange_shard
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+WNIDS = ["n01440764", "n02102040", "n03028079"]
+
+
+def png_bomb(side: int = 30_000) -> bytes:
+    """A PNG whose header announces side x side pixels (the pixel data is a few bytes)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+
+
+def add(tf: tarfile.TarFile, name: str, data: bytes, kind=tarfile.REGTYPE, linkname: str = "") -> None:
+    info = tarfile.TarInfo(name)
+    info.size, info.type, info.linkname = (len(data) if kind == tarfile.REGTYPE else 0), kind, linkname
+    tf.addfile(info, io.BytesIO(data) if kind == tarfile.REGTYPE else None)
+
+
+def sample(tf, key: str, laion_index, img: bytes = None, wnid: str = None) -> None:
+    """A webdataset sample as img2dataset writes it: .jpg, .json, .txt (sorted by extension)."""
+    if img is not None:
+        add(tf, f"{key}.jpg", img)
+    meta = {"laion_index": laion_index, "key": key, "status": "success"}
+    if wnid:
+        meta["wnid"] = wnid
+    add(tf, f"{key}.json", json.dumps(meta).encode())
+    add(tf, f"{key}.txt", b"a caption")
+
+
+@pytest.fixture
+def dataset(tmp_path):
+    """Three shards + metadata; returns (paths, {relpath: bytes expected in the tree}, reasons)."""
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    rows, expected = [], {}
+
+    def row(i, wnid=None):
+        li = 500_000_000 + 11 * i
+        rows.append(dict(URL=f"http://127.0.0.1/img/k{i}.jpg", TEXT=f"t{i}", laion_index=li,
+                         wnid=wnid or WNIDS[i % 3], NSFW="UNLIKELY", LICENSE="?", similarity=0.3))
+        return li
+
+    def good(tf, i, key):
+        li, img = row(i), generate_image(f"k{i}", "jpg")
+        sample(tf, key, li, img, WNIDS[i % 3])
+        expected[f"{WNIDS[i % 3]}/{li}.jpg"] = img
+
+    with tarfile.open(shards / "00000.tar", "w") as tf:
+        for i in range(6):
+            good(tf, i, f"{i:09d}")
+        sample(tf, "000000006", row(6, wnid="../n01440764"), generate_image("x", "jpg"))  # invalid wnid
+        sample(tf, "000000007", row(7, wnid="n01440764/.."), generate_image("y", "jpg"))  # invalid wnid
+    with tarfile.open(shards / "00001.tar", "w") as tf:
+        good(tf, 10, "000010000")
+        sample(tf, "000010001", row(11), b"<html>not an image</html>")
+        sample(tf, "000010002", row(12), png_bomb())
+        sample(tf, "000010003", 999, generate_image("z", "jpg"))  # laion_index not in the metadata
+        add(tf, "../escape.jpg", generate_image("e", "jpg"))
+        add(tf, "/abs.jpg", generate_image("a", "jpg"))
+        add(tf, "000010004.jpg", b"", kind=tarfile.SYMTYPE, linkname="/etc/passwd")
+        sample(tf, "000010005", row(15), None)  # json but no image
+        good(tf, 16, "000010006")
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for i in range(20, 26):
+            good(tf, i, f"{i:09d}")
+    data = buf.getvalue()
+    cut = data.index(b"000000024.json")  # the 5th sample's json header: samples 20..23 are whole
+    (shards / "00002.tar").write_bytes(data[:cut + 100])
+    for i in (24, 25):
+        del expected[f"{WNIDS[i % 3]}/{500_000_000 + 11 * i}.jpg"]
+    row(30)  # never downloaded
+    pd.DataFrame(rows).to_parquet(tmp_path / "meta.parquet", index=False)
+    reasons = {"invalid_wnid": 2, "not_an_image": 1, "decompression_bomb": 1, "no_image": 1,
+               "not_downloaded": 3}
+    return tmp_path, expected, reasons
+
+
+def cfg_for(root, **kw) -> ArrangeConfig:
+    values = dict(shards=str(root / "shards"), metadata=str(root / "meta.parquet"),
+                  target=str(root / "laionet"), target_df=str(root / "laionet_thresh0.7.parquet"))
+    values.update(kw)
+    return build_config(ArrangeConfig, values)
+
+
+def tree(target) -> dict:
+    found = {}
+    for folder, _, files in os.walk(target):
+        for f in files:
+            path = os.path.join(folder, f)
+            found[os.path.relpath(path, target)] = open(path, "rb").read()
+    return found
+
+
+def test_rules_reject_paths_outside_the_target_and_bad_images():
+    assert image_relpath("n01440764", 12, "jpg") == "n01440764/12.jpg"
+    for wnid in ("../n01440764", "n01440764/..", "/n01440764", "n0144076", "n014407640", None, "N01440764"):
+        with pytest.raises(Rejected, match="invalid_wnid"):
+            image_relpath(wnid, 1, "jpg")
+    for li in ("12", -1, True, 1.5):
+        with pytest.raises(Rejected, match="bad_laion_index"):
+            image_relpath("n01440764", li, "jpg")
+    for name in ("../x.jpg", "/x.jpg", "a/b.jpg", ".x.jpg", "x", "a\\b.jpg"):
+        with pytest.raises(Rejected, match="unsafe_member_name"):
+            split_member_name(name)
+    assert split_member_name("000010003.JPG") == ("000010003", "jpg")
+    assert sniff_image(generate_image("k", "webp"))[0] == "WEBP"
+    with pytest.raises(Rejected, match="not_an_image"):
+        sniff_image(b"<html></html>")
+    with pytest.raises(Rejected, match="decompression_bomb"):
+        sniff_image(png_bomb(12_000))
+    with pytest.raises(Rejected, match="decompression_bomb"):
+        sniff_image(generate_image("k", "png"), max_pixels=100)
+    assert success_name("a/laionet_thresh0.7.parquet", 12) == "a/laionet_thresh0.7_success12.parquet"
+    index = WnidIndex([30, 10, 20], ["n2", "n1", "n2"])
+    assert [index.wnid_of(i) for i in (10, 20, 30, 15)] == ["n1", "n2", "n2", None]
+    with pytest.raises(ValueError, match="laion_index 10"):
+        WnidIndex([10, 10], ["n1", "n2"])
+
+
+def test_header_sizes_agree_with_pillow():
+    from PIL import Image
+
+    blobs = [generate_image(f"h{i}", ext) for i in range(40) for ext in ("jpg", "png", "webp")]
+    for mode, fmt, kw in (("RGBA", "WEBP", {}), ("RGB", "WEBP", {"lossless": True}),
+                          ("RGB", "JPEG", {"progressive": True}), ("L", "PNG", {}), ("RGB", "GIF", {})):
+        buf = io.BytesIO()
+        Image.new(mode, (123, 45)).save(buf, format=fmt, **kw)
+        blobs.append(buf.getvalue())
+    for data in blobs:
+        img = Image.open(io.BytesIO(data))
+        assert sniff_image(data) == (img.format, *img.size)
+    assert header_size(blobs[-1]) is None  # GIF: Pillow's answer
+    with pytest.raises(Rejected, match="not_an_image"):
+        sniff_image(b"\xff\xd8\xff\xe0 truncated")
+
+
+def test_arrange_writes_each_image_once_and_reports_the_rest(spark, dataset):
+    root, expected, reasons = dataset
+    report = run(spark, cfg_for(root))
+
+    assert tree(root / "laionet") == expected  # exact bytes; nothing else, no staging leftovers
+    assert sorted(os.listdir(root)) == ["laionet", "laionet_thresh0.7_success12.parquet", "meta.parquet", "shards"]
+    assert (report.read, report.kept, report.dropped) == (20, 12, reasons)
+    assert report.info["corrupt_shards"] == ["00002.tar"]
+    st = report.info["sample_statuses"]
+    assert (st["written"], st["not_in_metadata"], st["unsafe_member_name"], st["unsafe_member_type"]) == (12, 1, 2, 1)
+    out = pd.read_parquet(root / "laionet_thresh0.7_success12.parquet")
+    meta = pd.read_parquet(root / "meta.parquet")
+    assert list(out.columns) == list(meta.columns)
+    want = sorted(int(p.split("/")[1][:-4]) for p in expected)
+    assert out.laion_index.tolist() == want
+    assert json.load(open(root / "laionet_thresh0.7_success12.parquet" / "_report.json"))["kept"] == 12
+
+    # a second run writes nothing and gives the same metadata
+    mtimes = {p: os.stat(root / "laionet" / p).st_mtime_ns for p in expected}
+    again = run(spark, cfg_for(root))
+    assert again.info["sample_statuses"]["present"] == 12 and "written" not in again.info["sample_statuses"]
+    assert {p: os.stat(root / "laionet" / p).st_mtime_ns for p in expected} == mtimes
+    assert (again.read, again.kept, again.dropped) == (20, 12, reasons)
+    pd.testing.assert_frame_equal(pd.read_parquet(root / "laionet_thresh0.7_success12.parquet"), out)
+
+
+def test_rerun_after_a_crash_completes_the_tree(spark, dataset):
+    root, expected, _ = dataset
+    target = root / "laionet"
+    # what a killed run leaves: one shard fully arranged, another half-way, staging files
+    _, index = __import__("jobs.laionet_arrange", fromlist=["read_index"]).read_index(spark, str(root / "meta.parquet"))
+    list(arrange_shard(str(root / "shards" / "00000.tar"), index, str(target), 10 ** 8))
+    records = arrange_shard(str(root / "shards" / "00001.tar"), index, str(target), 10 ** 8)
+    next(records)
+    records.close()
+    (target / STAGING / "123-n01440764-500000000.jpg").write_bytes(b"\xff\xd8 truncated")
+    assert 0 < len(tree(target)) < len(expected) + 1
+
+    report = run(spark, cfg_for(root))
+    assert tree(target) == expected
+    assert report.kept == 12 and report.info["sample_statuses"]["written"] == 12 - 7
+
+
+def test_no_images_writes_only_the_success_metadata(spark, dataset):
+    root, expected, reasons = dataset
+    report = run(spark, cfg_for(root, target=None, images=False))
+    assert not (root / "laionet").exists()
+    assert (report.kept, report.dropped) == (12, reasons)
+    assert len(pd.read_parquet(root / "laionet_thresh0.7_success12.parquet")) == 12
+
+
+def test_bad_inputs_are_one_line_errors(spark, tmp_path, dataset):
+    root, _, _ = dataset
+    with pytest.raises(ConfigError, match="target_df"):
+        cfg_for(root, target_df=str(root / "x.tsv"))
+    with pytest.raises(ConfigError, match="target"):
+        cfg_for(root, target=None)
+    with pytest.raises(InputError, match="no .tar files"):
+        run(spark, cfg_for(root, shards=str(root)))
+    pd.DataFrame({"laion_index": [1, 1], "wnid": WNIDS[:2]}).to_parquet(tmp_path / "dup.parquet")
+    with pytest.raises(InputError, match="laion_index 1 appears more than once"):
+        run(spark, cfg_for(root, metadata=str(tmp_path / "dup.parquet")))
+    pd.DataFrame({"laion_index": [1]}).to_parquet(tmp_path / "nownid.parquet")
+    with pytest.raises(InputError, match="missing column 'wnid'"):
+        run(spark, cfg_for(root, metadata=str(tmp_path / "nownid.parquet")))

@@ -1,0 +1,224 @@
+"""Concept data: the packaged table and lemma maps against the reference files, the
+LAIONet lemma rules, the `curate concepts ...` jobs and their errors."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+
+import pandas as pd
+import pytest
+
+from curation import concepts as C
+from curation.errors import ConfigError, InputError
+
+STANDARD_WNIDS_WITHOUT_LEMMA = ["n01807496", "n02012849", "n03126707", "n03495258", "n03710637", "n03773504"]
+
+
+def _ref(reference_dir, name):
+    return os.path.join(reference_dir, name)
+
+
+def _json(path):
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+@pytest.fixture(scope="module")
+def ilsvrc_list(reference_dir):
+    """LAIONet's synset list: 999 wnids, husky under n02112837, second crane missing."""
+    return C.read_synsets_file(_ref(reference_dir, "ILSVRC2012_synsets.txt"))
+
+
+# ---------------------------------------------------------------- the concept table
+def test_concept_table_has_1000_sorted_classes_with_reference_names(reference_dir):
+    table = C.load_concepts()
+    assert list(table.columns) == list(C.CONCEPT_COLUMNS)
+    assert len(table) == 1000 and table["wnid"].is_unique
+    assert list(table["wnid"]) == sorted(_json(_ref(reference_dir, "descriptors_imagenet_synset.json")))
+    assert list(table["label"]) == list(range(1000))
+    assert C.classnames() == list(_json(_ref(reference_dir, "descriptors_imagenet.json")))
+    assert C.wnids() == list(table["wnid"]) and C.wnid_to_label()["n01443537"] == 1
+    assert table["definition"].str.strip().str.len().gt(0).all()
+    assert table["lemmas"].map(len).gt(0).all()
+
+
+def test_lemmas_are_wordnet_lemmas_in_wordnet_order(reference_dir, ilsvrc_list):
+    table = C.load_concepts().set_index("wnid")
+    # LAIONet's list carries the same lemma lists (case kept) for its 999 wnids
+    for wnid, lemmas in ilsvrc_list.items():
+        assert table.loc[C.normalize_wnid(wnid), "lemmas"] == lemmas, wnid
+
+
+def test_husky_and_kit_fox():
+    table = C.load_concepts().set_index("wnid")
+    husky = table.loc["n02110185"]
+    assert husky["lemmas"] == ["Siberian husky"] and husky["name"] == "siberian_husky"
+    assert C.normalize_wnid("n02112837") == "n02110185" and "n02112837" not in table.index
+    assert C.normalize_wnid("n02119789") == "n02119789"
+    fox = table.loc["n02119789"]
+    assert fox["name"] == "kit_fox" and fox["lemmas"] == ["kit fox", "Vulpes macrotis"]
+    assert "fox" in fox["definition"]
+
+
+def test_packaged_data_equals_a_fresh_build(reference_dir):
+    classes = C.classes_from_reference(_ref(reference_dir, "descriptors_imagenet_synset.json"),
+                                       _ref(reference_dir, "descriptors_imagenet.json"))
+    pd.testing.assert_frame_equal(C.read_classes(), classes)
+    pd.testing.assert_frame_equal(C.load_concepts(), C.build_concept_table(classes))
+    assert C.load_lemma_map() == C.build_lemma_map(C.standard_synsets(), "ilsvrc")
+
+
+def test_imagenet100(reference_dir):
+    with open(_ref(reference_dir, "imagenet100_idxs.txt")) as fh:
+        assert C.imagenet100_labels() == [int(x) for x in fh.read().split()]
+    in100 = C.imagenet100_wnids()
+    assert len(in100) == len(set(in100)) == 100 and set(in100) <= set(C.wnids())
+    assert in100[0] == C.wnids()[15]
+    assert C.class_subset_labels("imagenet100") == C.imagenet100_labels()
+    assert C.class_subset_labels("all") == list(range(1000))
+
+
+def test_openai_templates_come_from_open_clip():
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+    templates = C.openai_templates()
+    assert len(templates) == 80 and templates[0] == "a bad photo of a {}."
+    assert all(t.count("{}") == 1 for t in templates)
+    assert [t.format("tench") for t in templates] == [f("tench") for f in OPENAI_IMAGENET_TEMPLATES]
+
+
+# ---------------------------------------------------------------- lemma maps
+def test_ilsvrc_map_of_laionet_list_equals_reference_byte_for_byte(reference_dir, ilsvrc_list):
+    built = C.build_lemma_map_detailed(ilsvrc_list, "ilsvrc")
+    path = _ref(reference_dir, "lemma2wnid_unique_in_ilsvrc_ignored_empty_wnids.json")
+    assert built.lemma2wnid == _json(path)
+    assert len(built.lemma2wnid) == 1825 and len(set(built.lemma2wnid.values())) == 995
+    with open(path, encoding="utf-8") as fh:
+        assert C.lemma_map_json(built.lemma2wnid) == fh.read()
+    assert built.entries == built.dropped["not_unique"] + 1825 and built.extended == []
+
+
+def test_standard_map_differs_from_reference_only_in_crane_and_husky(reference_dir):
+    packaged = C.load_lemma_map()
+    assert len(packaged) == 1824 and len(set(packaged.values())) == 994
+    assert C.wnids_without_lemma(packaged, C.wnids()) == STANDARD_WNIDS_WITHOUT_LEMMA
+    assert C.load_lemma_map("file://" + C.LEMMA_MAP_FILE) == packaged
+    reference = C.load_lemma_map(_ref(reference_dir, "lemma2wnid_unique_in_ilsvrc_ignored_empty_wnids.json"))
+    assert reference["Siberian husky"] == "n02110185"  # alias normalized on load
+    assert reference == {**packaged, "crane": "n02012849"}
+
+
+def test_wordnet_scope_with_hypernyms_equals_reference(reference_dir, ilsvrc_list):
+    built = C.build_lemma_map_detailed(ilsvrc_list, "wordnet", extend_hypernyms=True)
+    with open(_ref(reference_dir, "lemma2wnid_unique_in_wordnet.json"), encoding="utf-8") as fh:
+        assert C.lemma_map_json(built.lemma2wnid) == fh.read()
+    assert len(built.lemma2wnid) == 1573 and len(set(built.lemma2wnid.values())) == 999
+    # missile.n.01 has two hypernyms (weapon.n.01, rocket.n.01): the first by name is used
+    assert built.lemma2wnid["missile rocket"] == "n03773504" and "missile rocket" in built.extended
+    assert len(built.extended) == 274 and built.dropped == {"not_unique": 286}
+    assert built.entries == len(built.lemma2wnid) + 286
+
+
+def test_lemma_rules_on_a_small_list():
+    synsets = {"n02012849": ["crane"], "n03126707": ["crane"], "n02119789": ["kit fox", "Vulpes macrotis"]}
+    assert C.build_lemma_map(synsets, "ilsvrc") == {"kit fox": "n02119789", "Vulpes macrotis": "n02119789"}
+    extended = C.build_lemma_map(synsets, "ilsvrc", extend_hypernyms=True)
+    assert extended["crane bird"] == "n02012849" and extended["crane device"] == "n03126707"
+    # "Vulpes macrotis" has one WordNet sense; "kit fox" and "crane" have several
+    assert C.build_lemma_map(synsets, "wordnet") == {"Vulpes macrotis": "n02119789"}
+    # two wnids extending to the same key: ambiguous, dropped for both (LAIONet raised)
+    clash = C.build_lemma_map_detailed({"n02012849": ["crane"], "n01807496": ["crane"]}, "ilsvrc", True)
+    assert clash.lemma2wnid == {} and clash.dropped == {"ambiguous_extension": 2}
+    with pytest.raises(InputError, match="'no such lemma' of n02119789 is not in WordNet"):
+        C.build_lemma_map({"n02119789": ["no such lemma"]}, "wordnet")
+
+
+def test_bad_synset_list_and_lemma_map_files_name_the_problem(tmp_path):
+    bad = tmp_path / "synsets.txt"
+    bad.write_text("id: lemmas\nn02119789: kit fox\nthis line has no wnid\n")
+    with pytest.raises(InputError, match=r"synsets.txt:3: expected 'wnid: lemma"):
+        C.read_synsets_file(str(bad))
+    bad.write_text("x02119789: kit fox\n")
+    with pytest.raises(InputError, match=r"synsets.txt:1: 'x02119789' is not a noun wnid"):
+        C.read_synsets_file(str(bad))
+    with pytest.raises(InputError, match="synset list not found"):
+        C.read_synsets_file(str(tmp_path / "missing.txt"))
+    lemma_map = tmp_path / "map.json"
+    lemma_map.write_text('{"kit fox": "n02119789", "unicorn": "n99999999"}')
+    with pytest.raises(InputError, match=r"map.json: lemma 'unicorn': 'n99999999' is not one of the 1000"):
+        C.load_lemma_map(str(lemma_map))
+    lemma_map.write_text('["kit fox"]')
+    with pytest.raises(InputError, match="map.json: expected a JSON object"):
+        C.load_lemma_map(str(lemma_map))
+    with pytest.raises(InputError, match="wnid n02112838 is not a WordNet 3.0 noun synset"):
+        C.synset_of(C.load_wordnet(), "n02112838")
+
+
+# ---------------------------------------------------------------- the jobs
+def _run(cmd, env=None):
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_cli_lemma_map_writes_the_reference_map_with_sidecars(curate_cmd, reference_dir, tmp_path):
+    out = tmp_path / "maps" / "ilsvrc.json"
+    res = _run(curate_cmd + ["concepts", "lemma-map", "--synsets", _ref(reference_dir, "ILSVRC2012_synsets.txt"),
+                             "--scope", "ilsvrc", "--out", str(out)])
+    assert res.returncode == 0, res.stderr
+    assert "1,825 lemmas over 995 wnids" in res.stdout
+    with open(_ref(reference_dir, "lemma2wnid_unique_in_ilsvrc_ignored_empty_wnids.json"), encoding="utf-8") as fh:
+        assert out.read_text(encoding="utf-8") == fh.read()
+    report = _json(str(out) + ".report.json")
+    assert (report["read"], report["kept"], report["dropped"]) == (1859, 1825, {"not_unique": 34})
+    assert "scope: ilsvrc" in (tmp_path / "maps" / "ilsvrc.json.config.yaml").read_text()
+    assert not [p for p in os.listdir(tmp_path / "maps") if "__tmp-" in p]
+
+
+def test_cli_summary_and_bad_values(curate_cmd, tmp_path):
+    res = _run(curate_cmd + ["concepts", "summary"])
+    assert res.returncode == 0, res.stderr
+    for fact in ("1000 classes", "1,824 lemmas over 994 wnids; 6 wnids without a lemma",
+                 "ImageNet-100: 100 classes"):
+        assert fact in res.stdout
+    res = _run(curate_cmd + ["concepts", "lemma-map", "--scope", "everywhere", "--out", str(tmp_path / "m.json")])
+    assert res.returncode == 2 and "config key 'scope'" in res.stderr and "ilsvrc, wordnet" in res.stderr
+    from jobs.concepts import LemmaMapConfig
+    from jobs.config import build_config
+
+    with pytest.raises(ConfigError, match="'out': must be a local path"):
+        build_config(LemmaMapConfig, {"out": "s3a://bucket/map.json"})
+    missing = str(tmp_path / "nope.txt")
+    res = _run(curate_cmd + ["concepts", "lemma-map", "--synsets", missing, "--out", str(tmp_path / "m.json")])
+    assert res.returncode == 2 and res.stderr.strip() == f"error: synset list not found: {missing}"
+
+
+@pytest.mark.parametrize("corrupt", [False, True], ids=["missing", "corrupt"])
+def test_cli_without_wordnet_says_how_to_get_it(curate_cmd, tmp_path, corrupt):
+    nltk_data = tmp_path / "nltk_data"
+    (nltk_data / "corpora").mkdir(parents=True)
+    if corrupt:
+        (nltk_data / "corpora" / "wordnet.zip").write_text("not a zip")
+    env = {**os.environ, "NLTK_DATA": str(nltk_data), "HOME": str(tmp_path)}
+    out = tmp_path / "m.json"
+    res = _run(curate_cmd + ["concepts", "lemma-map", "--scope", "wordnet", "--out", str(out)], env=env)
+    assert res.returncode == 2 and not out.exists()
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "python -m nltk.downloader wordnet" in lines[0] and "NLTK_DATA" in lines[0]
+    assert (str(nltk_data / "corpora" / "wordnet.zip") if corrupt else str(nltk_data)) in lines[0]
+    if not corrupt:  # the default (ilsvrc) map of the standard list needs no WordNet
+        res = _run(curate_cmd + ["concepts", "lemma-map", "--out", str(out)], env=env)
+        assert res.returncode == 0 and C.load_lemma_map(str(out)) == C.load_lemma_map()
+
+
+def test_table_job_writes_the_concept_table_as_a_dataset(spark, tmp_path):
+    from jobs.concepts import TableConfig, run_table
+    from jobs.output import read_report
+
+    out = str(tmp_path / "concepts")
+    run_table(spark, TableConfig(out=out, subset="imagenet100"))
+    got = spark.read.parquet(out).toPandas().sort_values("label").reset_index(drop=True)
+    assert list(got["wnid"]) == C.imagenet100_wnids() and list(got.columns) == list(C.CONCEPT_COLUMNS)
+    assert got["lemmas"].map(list).tolist() == C.load_concepts().set_index("wnid").loc[C.imagenet100_wnids(), "lemmas"].tolist()
+    report = read_report(spark, out)
+    assert (report["read"], report["kept"], report["dropped"]) == (1000, 100, {"not_in_subset": 900})
+    assert "subset: imagenet100" in (tmp_path / "concepts" / "_config.yaml").read_text()

@@ -1,0 +1,133 @@
+"""`curate laionet download`: img2dataset's pyspark distributor on local[2] against 127.0.0.1."""
+from __future__ import annotations
+
+import glob
+import io
+import json
+import os
+import tarfile
+
+import pandas as pd
+import pytest
+
+from curation.errors import ConfigError, InputError
+from curation.sample_images import SampleImageServer, sample_url
+from jobs.config import build_config
+from jobs.laionet_download import DownloadConfig, run, stats_report
+
+os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # before the session's workers start
+
+#: (kind, ext, rows); img2dataset's reason for each failing kind
+KINDS = [("img", "jpg", 14), ("img", "png", 4), ("img", "webp", 4), ("redirect", "jpg", 3),
+         ("huge", "png", 1), ("404", "jpg", 3), ("timeout", "jpg", 2), ("text", "jpg", 2),
+         ("noai", "jpg", 2)]
+REASONS = {"404": "HTTP Error 404: Not Found", "timeout": "timed out",
+           "text": "Image decoding error", "noai": "Use of image disallowed by X-Robots-Tag directive"}
+WNIDS = ["n01440764", "n02102040", "n03028079"]
+
+
+def laion_metadata(base: str, path: str) -> pd.DataFrame:
+    """A small LAIONet-like metadata file; laion_index is not the row position."""
+    rows = []
+    for kind, ext, n in KINDS:
+        for _ in range(n):
+            i = len(rows)
+            rows.append(dict(URL=sample_url(base, kind, f"k{i}", ext), TEXT=f"caption {i}",
+                             laion_index=300_000_000 + 7 * i + 3, wnid=WNIDS[i % 3], NSFW="UNLIKELY",
+                             LICENSE="?", similarity=0.3, text_to_name_def_wnid_similarity=0.8,
+                             kind=kind))
+    df = pd.DataFrame(rows).sample(frac=1.0, random_state=0).reset_index(drop=True)
+    df.drop(columns=["kind"]).to_parquet(path, index=False)
+    return df
+
+
+def read_samples(out: str) -> dict:
+    """{laion_index: (json meta, image bytes)} over every tar; asserts no laion_index twice."""
+    samples = {}
+    for tar in sorted(glob.glob(os.path.join(out, "*.tar"))):
+        with tarfile.open(tar) as tf:
+            members = {m.name: tf.extractfile(m).read() for m in tf.getmembers()}
+        for name, data in members.items():
+            if name.endswith(".json"):
+                meta = json.loads(data)
+                assert meta["laion_index"] not in samples
+                samples[meta["laion_index"]] = (meta, members[name[:-5] + ".jpg"])
+    return samples
+
+
+@pytest.fixture(scope="module")
+def server():
+    with SampleImageServer(stall_seconds=1.5, huge_side=1200) as srv:
+        yield srv
+
+
+def config(**kw) -> DownloadConfig:
+    values = dict(number_sample_per_shard=10, thread_count=8, retries=0, timeout=0.5)
+    values.update(kw)
+    return build_config(DownloadConfig, values)
+
+
+def test_download_spark_mode_reports_every_row(spark, server, tmp_path):
+    meta = laion_metadata(server.base_url, str(tmp_path / "laionet.parquet"))
+    out = str(tmp_path / "shards")
+    server.hits.clear()
+    report = run(spark, config(metadata=str(tmp_path / "laionet.parquet"), out=out))
+
+    ok = meta[meta.kind.isin(["img", "redirect", "huge"])]
+    assert report.read == len(meta) == report.kept + report.n_dropped
+    assert report.kept == len(ok)
+    assert report.dropped == {REASONS[k]: int((meta.kind == k).sum()) for k in REASONS}
+    assert json.load(open(out + ".report.json"))["kept"] == len(ok)
+    assert sorted(os.path.basename(p) for p in glob.glob(out + "/*_stats.json")) == \
+        [f"{i:05d}_stats.json" for i in range(4)]
+
+    samples = read_samples(out)
+    assert sorted(samples) == sorted(ok.laion_index)
+    from PIL import Image
+    for row in ok.itertuples():
+        m, img = samples[row.laion_index]
+        assert (m["wnid"], m["url"], m["status"]) == (row.wnid, row.URL, "success")
+        size = Image.open(io.BytesIO(img)).size
+        assert min(size) <= 256 if row.kind == "huge" else min(size) >= 48
+    # every served image was fetched exactly once (retries=0, no shard ran twice)
+    img_paths = [p for p in server.hits if p.startswith("/img/")]
+    assert len(img_paths) == int(meta.kind.isin(["img", "redirect"]).sum())
+    assert set(server.hits[p] for p in img_paths) == {1}
+
+
+def test_download_resumes_shard_by_shard(spark, server, tmp_path):
+    laion_metadata(server.base_url, str(tmp_path / "m.parquet"))
+    out = str(tmp_path / "shards")
+    cfg = config(metadata=str(tmp_path / "m.parquet"), out=out)
+    first = run(spark, cfg)
+    # a shard cut off mid-way has a tar but no stats file yet
+    os.remove(os.path.join(out, "00002_stats.json"))
+    with open(os.path.join(out, "00002.tar"), "r+b") as fh:
+        fh.truncate(1000)
+    server.hits.clear()
+    second = run(spark, cfg)
+    assert second.to_dict() == first.to_dict()
+    # only shard 2's rows were requested again (a redirect is two requests for one key)
+    assert len({p.rsplit("/", 1)[1] for p in server.hits}) == 10
+    assert len(read_samples(out)) == first.kept
+
+
+def test_stats_report_counts_missing_shards_and_capped_reasons():
+    stats = [{"count": 10, "successes": 7, "status_dict": {"success": 7, "timed out": 2}}]
+    r = stats_report(stats, attempted=25)
+    assert (r.read, r.kept, r.dropped) == (25, 7, {"timed out": 2, "other_failure": 1,
+                                                   "shard_not_downloaded": 15})
+    with pytest.raises(InputError, match="another metadata"):
+        stats_report(stats, attempted=5)
+
+
+def test_bad_config_and_metadata_are_one_line_errors(spark, tmp_path):
+    with pytest.raises(ConfigError, match="img2dataset.output_folder"):
+        config(metadata="m", out="o", img2dataset={"output_folder": "x"})
+    with pytest.raises(ConfigError, match="img2dataset.no_such_option"):
+        config(metadata="m", out="o", img2dataset={"no_such_option": 1})
+    pd.DataFrame({"URL": ["u"], "TEXT": ["t"], "laion_index": [1]}).to_parquet(tmp_path / "m.parquet")
+    with pytest.raises(InputError, match="missing column 'NSFW'"):
+        run(spark, config(metadata=str(tmp_path / "m.parquet"), out=str(tmp_path / "o")))
+    with pytest.raises(InputError, match="metadata not found"):
+        run(spark, config(metadata=str(tmp_path / "nope.parquet"), out=str(tmp_path / "o")))

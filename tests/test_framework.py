@@ -1,0 +1,102 @@
+"""The job framework end to end: the `curate` entry point, config sidecars, sessions.
+
+A trivial Spark job (`curate concepts table`) runs under `local[2]` and, with executors in
+separate processes, under `local-cluster[2,1,1024]`; both write the same rows and a
+`_config.yaml` / `_report.json` beside them. Bad config values fail before Spark starts.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def run_curate(curate_cmd, *args, env=None, timeout=300):
+    full_env = dict(os.environ, **(env or {}))
+    return subprocess.run([*curate_cmd, *args], capture_output=True, text=True, timeout=timeout,
+                          cwd=REPO, env=full_env)
+
+
+def read_table(path):
+    return pd.read_parquet(path).sort_values("label").reset_index(drop=True)
+
+
+def test_curate_lists_discovered_jobs(curate_cmd):
+    res = run_curate(curate_cmd, "--help")
+    assert res.returncode == 0
+    for command in ("laionet label", "concepts table", "concepts lemma-map"):
+        assert command in res.stdout
+
+
+def test_dry_run_prints_resolved_config_without_spark(curate_cmd, tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("subset: imagenet100\n")
+    res = run_curate(curate_cmd, "concepts", "table", "--config", str(preset),
+                     "--out", str(tmp_path / "t"), "--dry-run")
+    assert res.returncode == 0, res.stderr
+    assert yaml.safe_load(res.stdout) == {"out": str(tmp_path / "t"), "subset": "imagenet100"}
+    assert not (tmp_path / "t").exists()
+
+
+@pytest.mark.parametrize("args, expected", [
+    (["--out", "x", "--subset", "imagenet1k"], "config key 'subset': got 'imagenet1k'; allowed values: all, imagenet100"),
+    ([], "config key 'out': is required"),
+])
+def test_bad_config_value_is_a_one_line_error(curate_cmd, tmp_path, args, expected):
+    res = run_curate(curate_cmd, "concepts", "table", *args)
+    assert res.returncode == 2
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {expected}"), res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_unknown_yaml_key_names_key_and_file(curate_cmd, tmp_path):
+    preset = tmp_path / "bad.yaml"
+    preset.write_text("out: x\nsubsett: all\n")
+    res = run_curate(curate_cmd, "concepts", "table", "--config", str(preset))
+    assert res.returncode == 2 and "subsett" in res.stderr and str(preset) in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_debug_shows_traceback(curate_cmd, tmp_path):
+    res = run_curate(curate_cmd, "concepts", "table", "--subset", "nope", "--debug")
+    assert res.returncode != 0 and "Traceback" in res.stderr
+
+
+def test_trivial_job_in_process_writes_sidecars(spark, tmp_path):
+    from jobs.base import execute
+    from jobs.cli import discover
+
+    out = tmp_path / "table"
+    assert execute(discover()[("concepts", "table")], ["--out", str(out)]) == 0
+    assert yaml.safe_load((out / "_config.yaml").read_text()) == {"out": str(out), "subset": "all"}
+    report = json.loads((out / "_report.json").read_text())
+    assert report["kept"] == 1000 and report["read"] == report["kept"] + sum(report["dropped"].values())
+    table = read_table(out)
+    assert list(table["label"]) == list(range(1000))
+    # the active session was reused, not stopped
+    assert spark.range(3).count() == 3
+
+
+@pytest.mark.cluster
+def test_trivial_job_under_local_cluster_matches_local(curate_cmd, tmp_path):
+    local, cluster = tmp_path / "local", tmp_path / "cluster"
+    res = run_curate(curate_cmd, "concepts", "table", "--out", str(local), "--master", "local[2]")
+    assert res.returncode == 0, res.stderr
+    # an unactivated venv: PATH without .venv/bin, PYSPARK_PYTHON unset -> executors must still
+    # run this interpreter (separate processes in local-cluster mode)
+    env = {k: v for k, v in os.environ.items() if k != "PYSPARK_PYTHON"}
+    env["PATH"] = "/usr/bin:/bin"
+    res = subprocess.run([*curate_cmd, "concepts", "table", "--out", str(cluster),
+                          "--master", "local-cluster[2,1,1024]"],
+                         capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
+    assert res.returncode == 0, res.stderr
+    assert (cluster / "_config.yaml").exists() and (cluster / "_report.json").exists()
+    pd.testing.assert_frame_equal(read_table(local), read_table(cluster))

@@ -1,0 +1,257 @@
+"""Spark tests of `curate incaps captions|subsets|trim-tail` and `curate sample-data imagenet-captions`."""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+
+import pandas as pd
+import pytest
+
+from curation import captions as C
+from curation import concepts
+from curation.errors import ConfigError, InputError
+from curation.frequency import read_frequency_file
+from curation.sample_incaps import entries_json, generate_entries, tiny_jpeg
+from jobs import incaps
+from jobs.config import build_config
+
+FULL = dict(use_title=True, use_tags=True, use_description=True, append_cname=True, shuffle=True)
+
+
+def write_root(root, entries, images=False):
+    os.makedirs(os.path.join(root, "imagenet-captions"), exist_ok=True)
+    with open(os.path.join(root, "imagenet-captions", "imagenet_captions.json"), "w", encoding="utf-8") as fh:
+        fh.write(entries_json(entries))
+    if images:
+        for e in entries:
+            os.makedirs(os.path.join(root, "imagenet", "train", e["wnid"]), exist_ok=True)
+            with open(os.path.join(root, "imagenet", "train", e["wnid"], e["filename"]), "wb") as fh:
+                fh.write(tiny_jpeg(0))
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def entries():
+    """12 classes, 5 of them ImageNet-100 classes, sizes 40 down to 0."""
+    wnids = concepts.imagenet100_wnids()[:5] + [w for w in concepts.wnids()[:20]
+                                                if w not in concepts.imagenet100_wnids()][:7]
+    names = dict(zip(concepts.wnids(), concepts.classnames()))
+    return generate_entries(wnids, 40, seed=7, classnames=names)
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory, entries):
+    return write_root(tmp_path_factory.mktemp("incaps"), entries, images=True)
+
+
+def captions(spark, root, out, **kw):
+    cfg = build_config(incaps.CaptionsConfig, dict(root=root, out=str(out), **kw))
+    return incaps.run_captions(spark, cfg)
+
+
+def read_tsv(path):
+    return pd.read_csv(path, sep="\t", quoting=csv.QUOTE_NONE, keep_default_na=False,
+                       dtype={"caption": str, "filepath": str})
+
+
+def report_of(path):
+    with open(path + ".report.json") as fh:
+        return json.load(fh)
+
+
+@pytest.fixture(scope="module")
+def full_text(spark, root, tmp_path_factory):
+    return captions(spark, root, tmp_path_factory.mktemp("full"), **FULL)
+
+
+# ---------------------------------------------------------------- captions
+def test_full_text_variant(full_text, entries, root):
+    tsv = full_text["tsv"]
+    assert os.path.basename(tsv) == f"incaps_title_tags_description+cname_{len(entries)}.tsv"
+    with open(tsv, encoding="utf-8") as fh:
+        assert fh.readline() == "filepath\tlabel\tcaption\n"
+    df = read_tsv(tsv)
+    builder = C.CaptionBuilder(C.CaptionSpec(True, True, True, True), f"{root}/imagenet",
+                               concepts.load_concepts())
+    expected = sorted((C.order_key(e["filename"], 0, "shuffle"), builder.row(e)) for e in entries)
+    assert list(df.filepath) == [r.filepath for _, r in expected]
+    assert list(df.caption) == [r.caption for _, r in expected]
+    assert list(df.label) == [concepts.wnids().index(r.filepath.split("/")[-2]) for _, r in expected]
+    assert all(os.path.exists(p) for p in df.filepath)
+    freq = read_frequency_file(full_text["frequency_file"], expected_lines=1000)
+    assert os.path.basename(full_text["frequency_file"]) == "class_frequency_incaps_imagenet_ori.txt"
+    assert [name for name, _ in freq] == concepts.classnames()
+    assert {i: c for i, (_, c) in enumerate(freq) if c} == df.label.value_counts().to_dict()
+    report = report_of(tsv)
+    assert (report["read"], report["kept"], report["dropped"]) == (len(entries), len(entries), {})
+
+
+def test_without_shuffle_the_json_order_is_kept(spark, root, entries, tmp_path):
+    df = read_tsv(captions(spark, root, tmp_path, use_description=True, parse_tasks=3)["tsv"])
+    spec = C.CaptionSpec(use_description=True)
+    kept = [e["filename"] for e in entries if C.join_caption("", [], e["description"], spec)]
+    assert 0 < len(kept) < len(entries)
+    assert [p.rsplit("/", 1)[1] for p in df.filepath] == kept
+
+
+def test_same_output_whatever_the_partitioning(spark, root, full_text, tmp_path, curate_cmd):
+    with open(full_text["tsv"], "rb") as fh:
+        reference = fh.read()
+    one_task = captions(spark, root, tmp_path / "one", parse_tasks=1, **FULL)["tsv"]
+    with open(one_task, "rb") as fh:
+        assert fh.read() == reference
+    flags = [f"--{k.replace('_', '-')}" for k in FULL]
+    proc = subprocess.run(curate_cmd + ["incaps", "captions", "--root", root, "--out", str(tmp_path / "l1"),
+                                        "--master", "local[1]", *flags],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(tmp_path / "l1" / os.path.basename(full_text["tsv"]), "rb") as fh:
+        assert fh.read() == reference
+    other_seed = captions(spark, root, tmp_path / "seed1", seed=1, **FULL)["tsv"]
+    with open(other_seed, "rb") as fh:
+        changed = fh.read()
+    assert changed != reference and sorted(changed.splitlines()) == sorted(reference.splitlines())
+
+
+def test_title_only_drops_and_counts_empty_captions(spark, root, entries, tmp_path):
+    out = captions(spark, root, tmp_path, use_title=True)
+    empty = sum(1 for e in entries if not C.clean_text(e["title"]).strip())
+    assert empty > 0
+    assert os.path.basename(out["tsv"]) == f"incaps_title_{len(entries) - empty}.tsv"
+    assert os.path.basename(out["frequency_file"]) == "class_frequency_incaps_title_only_imagenet_ori.txt"
+    report = report_of(out["tsv"])
+    assert report["dropped"] == {"empty_caption": empty} and report["kept"] == len(entries) - empty
+
+
+def test_template_synset_openai80(spark, root, entries, tmp_path):
+    out = captions(spark, root, tmp_path, append_cname=True, use_synset=True, mode="openai80", shuffle=True)
+    assert os.path.basename(out["tsv"]) == f"incaps_openai80_synset_{len(entries)}.tsv"
+    df = read_tsv(out["tsv"])
+    lemmas = concepts.load_concepts()["lemmas"]
+    filled = {t.format(lemma) for t in concepts.openai_templates() for ls in lemmas for lemma in ls}
+    assert set(df.caption) <= filled and df.caption.nunique() > 20
+
+
+def _bad_entries(entries):
+    bad = [dict(e) for e in entries[:6]]
+    bad[1]["title"] = 5
+    del bad[3]["tags"]
+    bad[4]["wnid"] = "n00000001"
+    return bad
+
+
+def test_bad_entries_stop_the_job_naming_the_first(spark, tmp_path, entries):
+    root = write_root(tmp_path / "root", _bad_entries(entries))
+    with pytest.raises(InputError, match=r"imagenet_captions.json: entry 1 \(filename '.*'\): "
+                                         r"field 'title' is a JSON number.*3 bad entries"):
+        captions(spark, root, tmp_path / "out", use_title=True, parse_tasks=2)
+    assert not os.path.exists(tmp_path / "out")
+
+
+def test_skip_bad_rows_counts_and_samples_them(spark, tmp_path, entries):
+    bad = _bad_entries(entries)
+    root = write_root(tmp_path / "root", bad)
+    out = captions(spark, root, tmp_path / "out", append_cname=True, skip_bad_rows=True)
+    report = report_of(out["tsv"])
+    assert report["dropped"] == {"bad_entry": 2, "unknown_wnid": 1} and report["kept"] == 3
+    sample = report["info"]["bad_rows"]["sample"]
+    assert [(s["entry"], s["filename"]) for s in sample] == [(i, bad[i]["filename"]) for i in (1, 3, 4)]
+
+
+def test_broken_json_is_one_error(spark, tmp_path):
+    root = tmp_path / "root"
+    os.makedirs(root / "imagenet-captions")
+    (root / "imagenet-captions" / "imagenet_captions.json").write_text('[{"filename": "a"}, oops]')
+    with pytest.raises(InputError, match="invalid JSON at byte 20"):
+        captions(spark, str(root), tmp_path / "out", use_title=True)
+    with pytest.raises(InputError, match="not found"):
+        captions(spark, str(tmp_path / "nowhere"), tmp_path / "out", use_title=True)
+
+
+# ---------------------------------------------------------------- subsets and trim-tail
+def subsets(spark, df, out, **kw):
+    return incaps.run_subsets(spark, build_config(incaps.SubsetsConfig, dict(df=df, out=str(out), **kw)))
+
+
+def test_imagenet100_subset_remaps_labels(spark, full_text, tmp_path):
+    out = subsets(spark, full_text["tsv"], tmp_path, use_in100=True)
+    full = read_tsv(full_text["tsv"])
+    df = read_tsv(out["tsv"])
+    in100 = concepts.imagenet100_labels()
+    expected = full[full.label.isin(in100)]
+    assert os.path.basename(out["tsv"]) == f"in100caps_title_tags_description+cname_{len(expected)}.tsv"
+    assert list(df.columns) == ["filepath", "label", "caption", "label_ori"]
+    assert list(df.filepath) == list(expected.filepath)  # input order kept
+    assert list(df.label_ori) == list(expected.label)
+    assert list(df.label) == [in100.index(lab) for lab in expected.label]
+    freq = read_frequency_file(out["frequency_file"], expected_lines=100)
+    assert os.path.basename(out["frequency_file"]) == "class_frequency_incaps_imagenet100_ori.txt"
+    assert [n for n, _ in freq] == [concepts.classnames()[i] for i in in100]
+    assert sum(c for _, c in freq) == len(df)
+    report = report_of(out["tsv"])
+    assert report["dropped"] == {"class_not_kept": len(full) - len(df)}
+
+
+def test_random_rows_and_classes_are_seeded(spark, full_text, tmp_path):
+    n = 30
+    a = subsets(spark, full_text["tsv"], tmp_path / "a", n=n)
+    assert os.path.basename(a["tsv"]) == f"incaps_title_tags_description+cname_{n}.tsv"
+    assert os.path.basename(a["frequency_file"]) == f"class_frequency_incaps_n{n}_ori.txt"
+    rows_a = read_tsv(a["tsv"])
+    assert len(rows_a) == n and rows_a.filepath.is_unique
+    assert list(rows_a.filepath) == sorted(read_tsv(full_text["tsv"]).filepath,
+                                           key=lambda p: C.order_key(p, 42, "rows"))[:n]
+    b = read_tsv(subsets(spark, full_text["tsv"], tmp_path / "b", n=n, seed=1)["tsv"])
+    assert set(b.filepath) != set(rows_a.filepath)
+    k = subsets(spark, full_text["tsv"], tmp_path / "k", k=600, n=10, seed=3)
+    df = read_tsv(k["tsv"])
+    assert os.path.basename(k["tsv"]) == "in600caps_title_tags_description+cname_10.tsv"
+    assert len(df) == 10 and df.label.max() < 600 and (df.label_ori >= df.label).all()
+    assert len(read_frequency_file(k["frequency_file"], expected_lines=600)) == 600
+
+
+def test_subset_errors(spark, full_text, tmp_path):
+    rows = len(read_tsv(full_text["tsv"]))
+    with pytest.raises(InputError, match=f"--n {rows + 1} is larger than the {rows} rows"):
+        subsets(spark, full_text["tsv"], tmp_path, n=rows + 1)
+    for k in (1, 1001):
+        with pytest.raises(ConfigError, match="'k'.*2..1000"):
+            build_config(incaps.SubsetsConfig, dict(df="x.tsv", k=k))
+    with pytest.raises(ConfigError, match="nothing to do"):
+        build_config(incaps.SubsetsConfig, dict(df="x.tsv"))
+    bad = tmp_path / "incaps_bad_3.tsv"
+    bad.write_text("filepath\tlabel\tcaption\na.jpg\t3\tx\nb.jpg\tdog\ty\n")
+    with pytest.raises(InputError, match=r"filepath 'b.jpg': label 'dog'"):
+        subsets(spark, str(bad), tmp_path, n=1)
+
+
+def test_trim_tail(spark, full_text, tmp_path):
+    out = incaps.run_trim_tail(spark, build_config(incaps.TrimTailConfig,
+                                                   dict(df=full_text["tsv"], out=str(tmp_path), lastk=993, ceil=2)))
+    assert os.path.basename(out["tsv"]) == "incaps_title_tags_description+cname_tail993ceil2.tsv"
+    assert os.path.basename(out["frequency_file"]) == "class_frequency_incaps_tail993ceil2_imagenet_ori.txt"
+    before = read_tsv(full_text["tsv"]).label.value_counts()
+    after = read_tsv(out["tsv"]).label.value_counts()
+    # 989 classes are empty: the 993 smallest are those and the 4 smallest others
+    tail = [lab for lab in C.tail_labels(before.to_dict(), 1000, 993) if lab in before.index]
+    assert len(tail) == 4 and max(before[lab] for lab in tail) > 2
+    assert all(after[lab] == min(before[lab], 2) for lab in tail)
+    assert all(after[lab] == before[lab] for lab in before.index if lab not in tail)
+    freq = dict(enumerate(c for _, c in read_frequency_file(out["frequency_file"], 1000)))
+    assert {lab: c for lab, c in freq.items() if c} == after.to_dict()
+    report = report_of(out["tsv"])
+    assert report["kept"] == after.sum() and report["dropped"] == {"tail_trimmed": before.sum() - after.sum()}
+
+
+# ---------------------------------------------------------------- sample data
+def test_sample_data_writes_a_root(tmp_path, curate_cmd):
+    proc = subprocess.run(curate_cmd + ["sample-data", "imagenet-captions", "--out", str(tmp_path),
+                                        "--classes", "6", "--per-class-max", "10", "--seed", "2"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with open(tmp_path / "imagenet-captions" / "imagenet_captions.json", encoding="utf-8") as fh:
+        data = json.load(fh)
+    assert {e["wnid"] for e in data} <= set(concepts.wnids()) and len({e["wnid"] for e in data}) == 5
+    assert all((tmp_path / "imagenet" / "train" / e["wnid"] / e["filename"]).stat().st_size > 100 for e in data)

@@ -1,0 +1,112 @@
+"""`curate laionet run`: stages in order, skipping finished ones; same output on any master."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+import pandas as pd
+import pytest
+
+from tiny_clip import write_tiny_clip
+
+
+@pytest.fixture(scope="module")
+def sample_laion(tmp_path_factory):
+    from jobs import sample_data
+    from jobs.config import build_config
+
+    out = str(tmp_path_factory.mktemp("laion") / "parts")
+    sample_data.run(None, build_config(sample_data.SampleLaionConfig,
+                                       {"out": out, "rows": 400, "parts": 2, "seed": 3}))
+    return out
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    return write_tiny_clip(str(tmp_path_factory.mktemp("tiny_clip")))
+
+
+def run_values(laion, work_dir, model, **extra):
+    return {"laion": laion, "work_dir": work_dir, "model": model[0], "pretrained": model[1],
+            "threshold": 0.0, "remove_nsfw": True, "partitions": 3, **extra}
+
+
+def read_outputs(work_dir):
+    sim = pd.read_parquet(os.path.join(work_dir, "similarity")).sort_values("laion_index").reset_index(drop=True)
+    kept = pd.read_parquet(os.path.join(work_dir, "filter")).reset_index(drop=True)
+    with open(os.path.join(work_dir, "filter.class_frequency.txt")) as fh:
+        freq = fh.read()
+    return sim, kept, freq
+
+
+def test_run_executes_stages_then_skips_them(spark, tmp_path, sample_laion, tiny_model, capsys):
+    from jobs.config import build_config
+    from jobs.laionet_run import RunConfig, run
+
+    work = str(tmp_path / "work")
+    first = run(spark, build_config(RunConfig, run_values(sample_laion, work, tiny_model)))
+    assert list(first) == ["label", "subset", "similarity", "filter"]
+    assert not any(r["skipped"] for r in first.values())
+    assert first["similarity"]["read"] == first["subset"]["kept"] > 0
+    assert first["filter"]["read"] == first["similarity"]["kept"] > 0
+    assert first["filter"]["dropped"].get("nsfw", 0) > 0
+    mtimes = {s: os.path.getmtime(os.path.join(work, s, "_report.json")) for s in first}
+
+    capsys.readouterr()
+    second = run(spark, build_config(RunConfig, run_values(sample_laion, work, tiny_model)))
+    assert all(r["skipped"] for r in second.values())
+    assert "[similarity] skipped" in capsys.readouterr().out
+    assert {s: os.path.getmtime(os.path.join(work, s, "_report.json")) for s in second} == mtimes
+    assert second["filter"]["kept"] == first["filter"]["kept"]
+
+    # a new threshold re-runs only the filter
+    third = run(spark, build_config(RunConfig, run_values(sample_laion, work, tiny_model, threshold=0.3)))
+    assert [s for s, r in third.items() if not r["skipped"]] == ["filter"]
+    assert third["filter"]["kept"] < first["filter"]["kept"]
+    kept = pd.read_parquet(os.path.join(work, "filter"))
+    assert (kept["text_to_name_def_wnid_similarity"] > 0.3).all() and (kept["NSFW"] == "UNLIKELY").all()
+
+
+def test_run_rejects_unknown_or_unordered_stages(tmp_path, tiny_model):
+    from curation.errors import ConfigError
+    from jobs.config import build_config
+    from jobs.laionet_run import RunConfig
+
+    with pytest.raises(ConfigError, match="unknown stage"):
+        build_config(RunConfig, run_values("x", "y", tiny_model, stages=["label", "download-all"]))
+    with pytest.raises(ConfigError, match="pipeline order"):
+        build_config(RunConfig, run_values("x", "y", tiny_model, stages=["filter", "similarity"]))
+
+
+def test_presets_parse_and_differ_only_in_threshold(monkeypatch):
+    from jobs.config import load_yaml
+
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    seed = load_yaml(os.path.join(repo, "conf", "laionet", "thresh0.7.yaml"))
+    paper = load_yaml(os.path.join(repo, "conf", "laionet", "thresh0.82.yaml"))
+    assert seed["threshold"] == 0.7 and paper["threshold"] == 0.82
+    assert seed["remove_nsfw"] is True and paper["remove_nsfw"] is True
+    assert {k: v for k, v in seed.items() if k != "threshold"} == {k: v for k, v in paper.items() if k != "threshold"}
+    assert seed["model"] == "ViT-B-32" and seed["pretrained"] == "openai"
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_same_output_under_local1_local2_and_local_cluster(spark, tmp_path, sample_laion, tiny_model, curate_cmd):
+    from jobs.config import build_config
+    from jobs.laionet_run import RunConfig, run
+
+    work2 = str(tmp_path / "local2")
+    run(spark, build_config(RunConfig, run_values(sample_laion, work2, tiny_model)))  # local[2] fixture
+    expected = read_outputs(work2)
+    for master in ("local[1]", "local-cluster[2,1,1024]"):
+        work = str(tmp_path / master.replace("[", "_").replace("]", "").replace(",", "_"))
+        args = [f"--{k.replace('_', '-')}={v}" for k, v in run_values(sample_laion, work, tiny_model).items()
+                if not isinstance(v, bool)]
+        proc = subprocess.run([*curate_cmd, "laionet", "run", *args, "--remove-nsfw", "--master", master],
+                              capture_output=True, text=True, timeout=900)
+        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+        got = read_outputs(work)
+        pd.testing.assert_frame_equal(got[0], expected[0], check_exact=True)
+        pd.testing.assert_frame_equal(got[1], expected[1], check_exact=True)
+        assert got[2] == expected[2]

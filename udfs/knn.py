@@ -1,0 +1,170 @@
+"""Exact text-to-text top-k search inside Spark tasks (wraps `curation.knn`).
+
+Each task holds a slice of the LAION caption embeddings (a row range of one precomputed
+`text_emb_<part>.npy`, or a partition of the embeddings written by `curate laionet
+embed`) and the broadcast query embeddings, and emits its per-query top-k as rows
+(qid, laion_index, similarity); the job merges the tasks' lists with a Spark window.
+Each task's list is exact, so the merged list is the exact global top-k.
+
+The shortlist products run on the executor's GPU when it has one (`device="auto"`):
+float16 products there, float32 on CPU; the final scores are float64 on the CPU either
+way, so the output does not depend on the device.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator, List, Optional, Tuple
+
+import numpy as np
+import pandas as pd
+
+from curation import knn
+
+RESULT_SCHEMA = "qid int, laion_index long, similarity float"
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    k: int
+    block_rows: int = 16384
+    query_rows: int = 1024
+    #: "auto" (the GPU Spark gave the task, if any), "cpu" or "cuda"
+    device: str = "auto"
+    #: at most this many corpus rows are held in memory by a task at once
+    chunk_rows: int = 1_000_000
+
+
+_BLOCK_TOPK: dict = {}
+
+
+def _shortlist_backend(device: str) -> Tuple[Optional[knn.BlockTopK], str]:
+    """(block_topk, precision) for this task: the GPU Spark gave the task (or, with
+    "cuda", device 0), float16 products there; numpy float32 on the CPU."""
+    from udfs.encoders import EncoderSpec, task_device
+
+    resolved, _ = task_device(EncoderSpec(device=device))
+    if not resolved.startswith("cuda"):
+        return None, "fp32"
+    if resolved not in _BLOCK_TOPK:
+        _BLOCK_TOPK[resolved] = knn.torch_block_topk(resolved)
+    return _BLOCK_TOPK[resolved], "fp16"
+
+
+def search_chunks(chunks: Iterable[Tuple[np.ndarray, np.ndarray]], queries: np.ndarray,
+                  opts: SearchOptions) -> Tuple[np.ndarray, np.ndarray]:
+    """Exact top-k of `queries` over a sequence of (embeddings, laion_indices) chunks."""
+    block_topk, precision = _shortlist_backend(opts.device)
+    best = None
+    for emb, ids in chunks:
+        if len(ids) == 0:
+            continue
+        part = knn.exact_topk(queries, emb, ids, opts.k, block_rows=opts.block_rows,
+                              query_rows=opts.query_rows, precision=precision, block_topk=block_topk)
+        best = part if best is None else knn.merge_topk([best, part], opts.k)
+    if best is None:
+        return np.empty((len(queries), 0), np.int64), np.empty((len(queries), 0), np.float32)
+    return best
+
+
+def result_rows(ids: np.ndarray, sims: np.ndarray, qid_offset: int = 0) -> pd.DataFrame:
+    """The long form of per-query lists: one row per (query, hit)."""
+    nq, m = ids.shape
+    return pd.DataFrame({"qid": np.repeat(np.arange(nq, dtype=np.int32) + qid_offset, m),
+                         "laion_index": ids.reshape(-1), "similarity": sims.reshape(-1)})
+
+
+# ---------------------------------------------------------------- precomputed npy slices
+def caption_mask(parquet_path: str, start: int, stop: int, text_column: str = "TEXT") -> np.ndarray:
+    """True for rows [start, stop) of a LAION part that have a non-blank caption
+    (only the row groups that overlap the range are read)."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    pf = pq.ParquetFile(parquet_path)
+    groups, first, offset = [], None, 0
+    for g in range(pf.metadata.num_row_groups):
+        n = pf.metadata.row_group(g).num_rows
+        if offset < stop and offset + n > start:
+            groups.append(g)
+            first = offset if first is None else first
+        offset += n
+    if not groups:
+        return np.zeros(0, bool)
+    texts = pf.read_row_groups(groups, columns=[text_column]).column(text_column)
+    texts = texts.slice(start - first, stop - start)
+    nonblank = pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0)
+    return np.asarray(pc.fill_null(nonblank, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def npy_slice(npy_path: str, parquet_path: str, part: int, start: int, stop: int):
+    """(embeddings, laion_indices) of rows [start, stop) of a part that have a caption.
+
+    The npy file is memory-mapped; only rows with a caption are kept."""
+    from curation.laion import INDEX_SHIFT_PER_PART
+
+    emb = np.load(npy_path, mmap_mode="r")[start:stop]
+    mask = caption_mask(parquet_path, start, stop)
+    ids = part * INDEX_SHIFT_PER_PART + np.arange(start, stop, dtype=np.int64)
+    if mask.all():
+        return emb, ids
+    return emb[mask], ids[mask]
+
+
+def search_npy_slices(queries_bc, opts: SearchOptions, qid_offset: int = 0) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """mapInPandas function over a DataFrame of slices (npy, parquet, part, start, stop);
+    query i of the broadcast is emitted as qid `qid_offset + i`."""
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        queries = queries_bc.value
+        slices: List[tuple] = [tuple(r) for b in batches
+                               for r in b[["npy", "parquet", "part", "start", "stop"]].itertuples(index=False)]
+        if not slices:
+            return
+        chunks = (npy_slice(*s) for s in slices)
+        yield result_rows(*search_chunks(chunks, queries, opts), qid_offset)
+    return run
+
+
+# ---------------------------------------------------------------- embeddings written by `embed`
+def search_embedding_batches(queries_bc, opts: SearchOptions, qid_offset: int = 0) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """mapInPandas function over (laion_index, embedding) rows: one top-k list per partition,
+    searching `chunk_rows` rows at a time."""
+    def chunks(batches: Iterator[pd.DataFrame]):
+        buf: List[pd.DataFrame] = []
+        size = 0
+        for b in batches:
+            buf.append(b)
+            size += len(b)
+            if size >= opts.chunk_rows:
+                yield _stack(buf)
+                buf, size = [], 0
+        if buf:
+            yield _stack(buf)
+
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        ids, sims = search_chunks(chunks(batches), queries_bc.value, opts)
+        if ids.shape[1]:
+            yield result_rows(ids, sims, qid_offset)
+    return run
+
+
+def _stack(frames: List[pd.DataFrame]) -> Tuple[np.ndarray, np.ndarray]:
+    df = pd.concat(frames, ignore_index=True)
+    emb = np.stack(df["embedding"].to_numpy()).astype(np.float32) if len(df) else np.empty((0, 0), np.float32)
+    return emb, df["laion_index"].to_numpy(np.int64)
+
+
+# ---------------------------------------------------------------- text -> embedding rows
+EMBEDDING_SCHEMA = "{id} long, embedding array<float>"
+
+
+def embed_batches(spec, id_col: str, text_col: str) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """mapInPandas function (id, text) -> (id, embedding): L2-normalised float32 vectors
+    from the worker's cached encoder (`udfs.encoders`)."""
+    def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        from udfs.encoders import get_text_encoder
+
+        encoder = get_text_encoder(spec)
+        for b in batches:
+            emb = encoder.encode(b[text_col].tolist())
+            yield pd.DataFrame({id_col: b[id_col].to_numpy(np.int64), "embedding": list(emb)})
+    return run
