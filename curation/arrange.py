@@ -17,10 +17,11 @@ Spark task that reads the tars (`udfs/arrange.py`) only moves bytes:
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 import warnings
-from typing import Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -165,3 +166,13 @@ class WnidIndex:
             return str(self.names[self.codes[i]])
         return None
 
+
+def tree_class_counts(target: str) -> Dict[str, int]:
+    """{wnid: number of image files} of an arranged tree (staging and other folders ignored)."""
+    counts = {}
+    with os.scandir(target) as entries:
+        for entry in entries:
+            if entry.is_dir() and is_wnid(entry.name):
+                with os.scandir(entry.path) as files:
+                    counts[entry.name] = sum(1 for f in files if f.is_file())
+    return dict(sorted(counts.items()))

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from curation.sampling import stable_choice_index, stable_key
@@ -368,3 +368,60 @@ def chain_problem(slices: Sequence[ListSlice]) -> Optional[str]:
     if found and found[-1].next != -1:
         return "the list is not closed with ']'"
     return None
+
+
+# ---------------------------------------------------------------- one range of the list, tallied
+#: how many offending entries a report lists
+BAD_SAMPLE = 10
+
+
+@dataclass
+class RangeTally:
+    """What one byte range of the list held: where its entries start and end, rows by
+    status and kept rows by label, and its first bad entries (index in the range,
+    filename, problem). Small, so tasks can send it to the driver instead of the rows."""
+    found: ListSlice = field(default_factory=ListSlice)
+    by_status: Dict[str, int] = field(default_factory=dict)
+    by_label: Dict[int, int] = field(default_factory=dict)
+    bad: List[Tuple[int, Optional[str], str]] = field(default_factory=list)
+
+
+def kept_rows(data, start: int, end: int, builder: CaptionBuilder, shuffle: bool,
+              tally: RangeTally) -> Iterator[Tuple[int, str, int, str, Optional[int]]]:
+    """(index in range, filepath, label, caption, shuffle key or None) of the kept entries
+    that start in [start, end); everything else is counted in `tally`."""
+    seed = builder.spec.seed
+    for idx, entry in enumerate(iter_list_elements(data, start, end, tally.found)):
+        r = builder.row(entry)
+        tally.by_status[r.status] = tally.by_status.get(r.status, 0) + 1
+        if r.status == KEPT:
+            tally.by_label[r.label] = tally.by_label.get(r.label, 0) + 1
+            yield idx, r.filepath, r.label, r.caption, order_key(r.filename, seed, "shuffle") if shuffle else None
+        elif r.status in BAD_ROW_STATUSES and len(tally.bad) < BAD_SAMPLE:
+            tally.bad.append((idx, r.filename, r.problem))
+
+
+@dataclass
+class ListTally:
+    """The tallies of all ranges, in list order."""
+    problem: Optional[str]
+    read: int
+    by_status: Dict[str, int]
+    by_label: Dict[int, int]
+    #: the first bad entries: (entry number in the list, filename, problem)
+    bad: List[Tuple[int, Optional[str], str]]
+
+
+def combine_tallies(tallies: Sequence[RangeTally]) -> ListTally:
+    by_status: Dict[str, int] = {}
+    by_label: Dict[int, int] = {}
+    bad: List[Tuple[int, Optional[str], str]] = []
+    read = 0
+    for t in tallies:
+        for key, n in t.by_status.items():
+            by_status[key] = by_status.get(key, 0) + n
+        for key, n in t.by_label.items():
+            by_label[key] = by_label.get(key, 0) + n
+        bad.extend((read + idx, name, problem) for idx, name, problem in t.bad)
+        read += t.found.count
+    return ListTally(chain_problem([t.found for t in tallies]), read, by_status, by_label, bad[:BAD_SAMPLE])

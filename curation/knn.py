@@ -65,10 +65,14 @@ def torch_block_topk(device: str = "cuda", half: bool = True) -> BlockTopK:
     import torch
 
     dtype = torch.float16 if half else torch.float32
+    # the same corpus block meets every query chunk in turn: copy it to the device once
+    last: dict = {}
 
     def block_topk(q: np.ndarray, c: np.ndarray, width: int):
         tq = torch.from_numpy(np.ascontiguousarray(q)).to(device=device, dtype=dtype)
-        tc = torch.from_numpy(np.ascontiguousarray(c)).to(device=device, dtype=dtype)
+        if last.get("block") is not c:
+            last["block"], last["tensor"] = c, torch.from_numpy(np.ascontiguousarray(c)).to(device=device, dtype=dtype)
+        tc = last["tensor"]
         s = tq @ tc.T
         vals, pos = torch.topk(s, min(width, s.shape[1]), dim=1, sorted=False)
         return vals.float().cpu().numpy(), pos.cpu().numpy().astype(np.int64)

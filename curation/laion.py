@@ -31,6 +31,7 @@ LAION_COLUMNS: Dict[str, str] = {
     "similarity": "double",
 }
 TEXT_COLUMN = "TEXT"
+INDEX_COLUMN = "laion_index"
 NSFW_VALUES = ("UNLIKELY", "UNSURE", "NSFW")
 
 

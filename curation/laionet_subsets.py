@@ -71,6 +71,8 @@ def select_subset(meta: pd.DataFrame, thresh: float, frac: float = 1.0, n: Optio
     `label` is null for a row whose class is unknown (dropped as `unknown_wnid`); a null
     similarity is below any threshold.
     """
+    if meta["laion_index"].isna().any():
+        raise InputError("column 'laion_index' has null values")
     meta = meta.sort_values("laion_index", kind="stable").reset_index(drop=True)
     ids = meta["laion_index"].to_numpy(dtype=np.int64)
     dup = ids[1:][ids[1:] == ids[:-1]]

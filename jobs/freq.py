@@ -158,30 +158,46 @@ class FreqConfig:
     title: str = opt("", "plot title (default: the input's name)")
 
 
-def class_counts(per_row) -> Tuple[Dict[int, int], int, int, int]:
-    """(examples per class, rows read, rows with at least one class, unknown classes) in
-    one pass over `per_row`, a DataFrame whose `labels` column holds each row's class
-    labels (an empty array for none; a null element for a value that is no class).
+@dataclass
+class ClassCounts:
+    """Examples per class and the rows behind them, from one aggregation."""
+    #: examples per class (with `single_label`: of single-class rows only)
+    counts: Dict[int, int]
+    #: rows with at least one class, and with more than one
+    matched: int
+    multi_label: int
+    #: rows that count: all matched ones, or the single-class ones
+    kept: int
+    #: rows without class by their `n` (0, or a producer's negative reason code), and
+    #: pairs whose value is no class
+    without_class: Dict[int, int]
+    unknown: int
 
-    A row with n classes appears n times after the explode: the rows with n classes are
-    the (label, n) groups' counts summed over labels, divided by n.
+
+def count_classes(pairs, single_label: bool = False) -> ClassCounts:
+    """Count a DataFrame of (`label`, `n`) pairs: one pair per (row, class of that row),
+    `n` = the row's number of classes; a row without class may appear as (null, n <= 0),
+    a value that is no class as (null, n > 0).
+
+    A row with n classes gives n pairs, so the rows with n classes are the pairs of
+    group n divided by n.
     """
     from pyspark.sql import functions as F
 
-    groups = (per_row.select(F.size("labels").alias("n"), F.explode_outer("labels").alias("label"))
-              .groupBy("label", "n").count().collect())
+    pairs_by_n: Dict[int, int] = {}
     counts: Dict[int, int] = {}
-    elements_by_n: Dict[int, int] = {}
     unknown = 0
-    for g in groups:
-        n, count = int(g["n"]), int(g["count"])
-        elements_by_n[n] = elements_by_n.get(n, 0) + count
-        if g["label"] is not None:
-            counts[int(g["label"])] = counts.get(int(g["label"]), 0) + count
-        elif n > 0:
-            unknown += count
-    kept = sum(total // n for n, total in elements_by_n.items() if n > 0)
-    return counts, kept + elements_by_n.get(0, 0), kept, unknown
+    for g in pairs.groupBy("n", "label").agg(F.count(F.lit(1)).alias("pairs")).collect():
+        n, label, k = int(g["n"]), g["label"], int(g["pairs"])
+        pairs_by_n[n] = pairs_by_n.get(n, 0) + k
+        if label is None:
+            unknown += k if n > 0 else 0
+        elif n == 1 or not single_label:
+            counts[int(label)] = counts.get(int(label), 0) + k
+    matched = sum(k // n for n, k in pairs_by_n.items() if n > 0)
+    multi = matched - pairs_by_n.get(1, 0)
+    return ClassCounts(counts, matched, multi, matched - multi if single_label else matched,
+                       without_class={n: k for n, k in pairs_by_n.items() if n <= 0}, unknown=unknown)
 
 
 def wnid_label(wnid):
@@ -196,28 +212,23 @@ def wnid_label(wnid):
     return F.create_map(*[F.lit(x) for item in sorted(mapping.items()) for x in item])[wnid]
 
 
-def _labels_column(by: str, column: str, cfg: "FreqConfig"):
-    """Each row's class labels as an array column, by the way `by` assigns classes; a value
-    that is no class (text, out of range, unknown wnid) becomes a null element."""
+def _labels_column(by: str, column: str):
+    """Each row's class labels as an array column, from a `label`, `wnid` or `wnids`
+    column; a value that is no class (text, out of range, unknown wnid) becomes a null
+    element."""
     from pyspark.sql import functions as F
 
     from curation.concepts import classnames
 
-    empty = F.array().cast("array<int>")
     col = F.col(column)
-    if by == "caption":
-        from jobs.cls import caption_labels
-
-        labels = caption_labels(col, cfg.compat_unescaped)
-        return F.when(F.size(labels) == 1, labels).otherwise(empty) if cfg.single_label else labels
     if by == "wnids":
-        return F.transform(col, wnid_label)
-    if by == "wnid":
-        label = wnid_label(col)
+        labels = F.transform(col, wnid_label)
+    elif by == "wnid":
+        labels = F.array(wnid_label(col))
     else:
         label = col.cast("int")
-        label = F.when((label >= 0) & (label < len(classnames())), label)
-    return F.when(col.isNull(), empty).otherwise(F.array(label))
+        labels = F.array(F.when((label >= 0) & (label < len(classnames())), label))
+    return F.when(col.isNull(), F.array().cast("array<int>")).otherwise(labels)
 
 
 def run_freq(spark, cfg: FreqConfig):
@@ -226,21 +237,29 @@ def run_freq(spark, cfg: FreqConfig):
     from curation.concepts import classnames
     from jobs import output
 
-    fmt, found = table_columns(spark, cfg.input, cfg.format)
-    by = cfg.by if cfg.by != "auto" else next((c for c in ("label", "wnid", "wnids") if c in found), "caption")
+    fmt, columns = table_columns(spark, cfg.input, cfg.format)
+    by = cfg.by if cfg.by != "auto" else next((c for c in ("label", "wnid", "wnids") if c in columns), "caption")
     column = cfg.caption_col if by == "caption" else by
     df = read_table(spark, cfg.input, fmt, [column])
     n_classes = len(classnames())
-    labels = _labels_column(by, column, cfg)
-    counts, read, kept, unknown = class_counts(df.select(labels.alias("labels")))
-    if unknown:
-        bad = df.where(F.exists(labels, lambda x: x.isNull())).limit(1).collect()[0][0]
-        raise InputError(f"input {cfg.input}: column {column!r} holds {bad!r}, which is not an ImageNet-1k "
-                         f"class ({'a label 0..%d' % (n_classes - 1) if by == 'label' else 'a wnid'})")
-    report = StageReport("freq", read=read, kept=kept, info={"input": cfg.input, "by": by, "out": cfg.out,
-                                                             "examples_counted": sum(counts.values())})
-    report.drop("no_class", read - kept)
-    _, png_path = write_frequency_and_plot(spark, counts, cfg.out,
+    if by == "caption":
+        from jobs.cls import match_classes
+
+        found = count_classes(match_classes(df, column, cfg.compat_unescaped), cfg.single_label)
+    else:
+        labels = _labels_column(by, column)
+        found = count_classes(df.select(F.explode_outer(labels).alias("label"), F.size(labels).alias("n")))
+        if found.unknown:
+            bad = df.where(F.exists(labels, lambda x: x.isNull())).limit(1).collect()[0][0]
+            raise InputError(f"input {cfg.input}: column {column!r} holds {bad!r}, which is not an ImageNet-1k "
+                             f"class ({'a label 0..%d' % (n_classes - 1) if by == 'label' else 'a wnid'})")
+    read = found.matched + sum(found.without_class.values())
+    report = StageReport("freq", read=read, kept=found.kept,
+                         info={"input": cfg.input, "by": by, "out": cfg.out,
+                               "examples_counted": sum(found.counts.values())})
+    report.drop("no_class", read - found.matched)
+    report.drop("multi_label", found.matched - found.kept)
+    _, png_path = write_frequency_and_plot(spark, found.counts, cfg.out,
                                            title=cfg.title or os.path.basename(cfg.input.rstrip("/")))
     report.info["plot"] = png_path
     output.finish_file(spark, cfg.out, cfg, report)

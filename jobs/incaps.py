@@ -9,8 +9,11 @@
 
 The JSON list is parsed by several tasks, each taking the entries that start in its byte
 range of the (memory-mapped) file, because Spark's JSON reader reads a multi-line file in
-one task and turns `"title": 5` into the string "5" instead of reporting it.
-Every random choice is hashed from the file name/path and the seed (`curation.sampling`),
+one task and turns `"title": 5` into the string "5" instead of reporting it. Parsing and
+writing are one pass: each task sends a small tally of its range (counts by status and
+label, its first bad entries) through an accumulator, the TSV is written under a temporary
+name, and it gets its final name (which holds the row count) only when the tallies show a
+complete, clean parse. Every random choice is hashed from the file name/path and the seed (`curation.sampling`),
 so outputs do not depend on partitioning. Bad entries stop the job with a one-line error
 naming the first one, or with `--skip-bad-rows` are counted and sampled in the report.
 """
@@ -26,16 +29,10 @@ from jobs.base import Job, main_for
 from jobs.config import opt
 from jobs import output
 
-#: the parse output: one row per list element (status KEPT or a drop reason) and, with
-#: status `_RANGE`, one per byte range saying where its elements start and end
-_PARSED_SCHEMA = ("chunk int, idx long, status string, filename string, filepath string, "
-                  "label int, caption string, problem string, shuffle_key long, "
-                  "range_first long, range_next long, range_count long, range_error string")
-_RANGE = "range"
+#: the kept rows of the parse; `chunk` and `idx` (position in the chunk) give the JSON order
+_KEPT_SCHEMA = "chunk int, idx long, filepath string, label int, caption string, shuffle_key long"
 #: bytes of JSON per parse task (at least two tasks per core)
 _BYTES_PER_TASK = 32 << 20
-#: how many offending rows a report lists
-_SAMPLE = 10
 
 
 # ---------------------------------------------------------------- configs
@@ -115,17 +112,31 @@ def _out_dir(out: Optional[str], root: Optional[str], df: Optional[str] = None) 
 
 
 # ---------------------------------------------------------------- captions
-def _parse_ranges(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_root: str,
-                  shuffle: bool):
-    """Parse the list (one task per byte range) and build the captions (`_PARSED_SCHEMA`)."""
+class _ByKey:
+    """Accumulator of {range number: RangeTally}; merging by key makes a re-run task harmless."""
+
+    @staticmethod
+    def zero(_value):
+        return {}
+
+    @staticmethod
+    def addInPlace(a, b):
+        a.update(b)
+        return a
+
+
+def _kept_rows(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_root: str,
+               shuffle: bool, tallies):
+    """The kept rows (`_KEPT_SCHEMA`), one parse task per byte range; each task adds its
+    `RangeTally` to the `tallies` accumulator."""
     import pandas as pd
 
     from curation import concepts
-    from curation.captions import KEPT, CaptionBuilder, ListSlice, iter_list_elements, order_key
+    from curation.captions import CaptionBuilder, RangeTally, kept_rows
 
     classes = concepts.load_concepts()[["wnid", "label", "classname", "lemmas"]]
     templates = concepts.openai_templates() if spec.mode == "openai80" else ()
-    columns = [c.split()[0] for c in _PARSED_SCHEMA.split(", ")]
+    columns = [c.split()[0] for c in _KEPT_SCHEMA.split(", ")]
     batch_rows = 20_000
 
     def parse(frames):
@@ -134,30 +145,29 @@ def _parse_ranges(spark, path: str, ranges: List[Tuple[int, int]], spec, imagene
         builder = CaptionBuilder(spec, imagenet_root, classes, templates)
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
             for frame in frames:
-                for chunk, start, end in frame.itertuples(index=False):
-                    found, rows = ListSlice(), []
-                    for idx, entry in enumerate(iter_list_elements(data, start, end, found)):
-                        r = builder.row(entry)
-                        key = order_key(r.filename, spec.seed, "shuffle") if shuffle and r.status == KEPT else None
-                        rows.append((chunk, idx, r.status, r.filename, r.filepath, r.label, r.caption,
-                                     r.problem, key, None, None, None, None))
+                for chunk in map(int, frame["id"]):
+                    start, end = ranges[chunk]
+                    tally, rows = RangeTally(), []
+                    for row in kept_rows(data, start, end, builder, shuffle, tally):
+                        rows.append((chunk,) + row)
                         if len(rows) == batch_rows:
                             yield pd.DataFrame(rows, columns=columns)
                             rows = []
-                    rows.append((chunk, None, _RANGE) + (None,) * 6
-                                + (found.first, found.next, found.count, found.error))
-                    yield pd.DataFrame(rows, columns=columns)
+                    if rows:
+                        yield pd.DataFrame(rows, columns=columns)
+                    tallies.add({chunk: tally})
 
-    chunks = spark.sparkContext.parallelize([(i, s, e) for i, (s, e) in enumerate(ranges)],
-                                            len(ranges)).toDF("chunk int, start long, end long")
-    return chunks.mapInPandas(parse, _PARSED_SCHEMA)
+    # one range number per partition, hence per task
+    return spark.range(0, len(ranges), 1, len(ranges)).mapInPandas(parse, _KEPT_SCHEMA)
 
 
 def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
-    from pyspark import StorageLevel
-    from pyspark.sql import functions as F
+    """Parse and write in one pass: the TSV goes to a temporary name, and is renamed to
+    `incaps_..._<N>.tsv` once the tallies say the parse was complete and clean."""
+    import uuid
 
     from curation import captions as C
+    from curation import concepts
 
     spec = cfg.spec()
     root = cfg.root.rstrip("/")
@@ -172,65 +182,47 @@ def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
     if size == 0:
         raise InputError(f"{json_path}: the file is empty (expected a JSON list of entries)")
     imagenet_root = (cfg.imagenet_root or f"{root}/imagenet").rstrip("/")
+    out = _out_dir(cfg.out, root)
+    tmp = f"{out}/incaps.__tmp-{uuid.uuid4().hex[:8]}.tsv"
+    order = ["shuffle_key", "chunk", "idx"] if cfg.shuffle else ["chunk", "idx"]
 
     tasks = cfg.parse_tasks or max(2 * spark.sparkContext.defaultParallelism, -(-size // _BYTES_PER_TASK))
-    while True:
-        parsed = _parse_ranges(spark, local, C.split_ranges(size, tasks), spec, imagenet_root, cfg.shuffle)
-        parsed = parsed.persist(StorageLevel.MEMORY_AND_DISK)
-        ranges = (parsed.where(F.col("status") == _RANGE).orderBy("chunk")
-                  .select("chunk", "range_first", "range_next", "range_count", "range_error").collect())
-        problem = C.chain_problem([C.ListSlice(*r[1:]) for r in ranges])
-        if problem is None:
-            break
-        parsed.unpersist()
-        if tasks == 1:
-            raise InputError(f"{json_path}: {problem}")
-        tasks = 1  # a false range start inside an entry's text, or a broken file: parse as one
     try:
-        return _finish_captions(spark, cfg, spec, json_path, root, parsed, ranges)
+        while True:
+            ranges = C.split_ranges(size, tasks)
+            accumulator = spark.sparkContext.accumulator({}, _ByKey())
+            rows = _kept_rows(spark, local, ranges, spec, imagenet_root, cfg.shuffle, accumulator)
+            output.write_single_csv(spark, rows.drop("shuffle_key") if not cfg.shuffle else rows, tmp,
+                                    order_by=order, order_only=order)
+            tally = C.combine_tallies([accumulator.value[i] for i in range(len(ranges))])
+            if tally.problem is None:
+                break
+            if tasks == 1:
+                raise InputError(f"{json_path}: {tally.problem}")
+            tasks = 1  # a false range start inside an entry's text, or a broken file: parse as one
+
+        report = StageReport("incaps captions", read=tally.read, info={"parse_tasks": tasks})
+        n_bad = sum(tally.by_status.get(s, 0) for s in C.BAD_ROW_STATUSES)
+        if n_bad and not cfg.skip_bad_rows:
+            entry, filename, problem = tally.bad[0]
+            raise InputError(f"{json_path}: entry {entry} (filename {filename!r}): {problem}; "
+                             f"{n_bad} bad entries in all (--skip-bad-rows drops them and lists "
+                             "them in the report)")
+        if n_bad:
+            report.info["bad_rows"] = {"count": n_bad, "sample": [
+                {"entry": entry, "filename": filename, "problem": problem}
+                for entry, filename, problem in tally.bad]}
+        for status, n in sorted(tally.by_status.items()):
+            if status != C.KEPT:
+                report.drop(status, n)
+        report.kept = tally.by_status.get(C.KEPT, 0)
+        tsv = f"{out}/{C.caption_file_name(spec, report.kept)}"
+        output.delete(spark, tsv)
+        output.rename(spark, tmp, tsv)
     finally:
-        parsed.unpersist()
-
-
-def _finish_captions(spark, cfg: CaptionsConfig, spec, json_path: str, root: str, parsed, ranges):
-    """Count, check bad entries, and write the TSV and the frequency file."""
-    from pyspark.sql import functions as F
-
-    from curation import captions as C
-    from curation import concepts
-
-    entries = parsed.where(F.col("status") != _RANGE)
-    first_index, total = {}, 0
-    for r in ranges:
-        first_index[r.chunk] = total
-        total += r.range_count
-    report = StageReport("incaps captions", read=total, info={"parse_tasks": len(ranges)})
-    by_status: Dict[str, int] = {}
-    label_counts: Dict[int, int] = {}
-    for r in entries.groupBy("status", "label").count().collect():
-        by_status[r.status] = by_status.get(r.status, 0) + r["count"]
-        if r.status == C.KEPT:
-            label_counts[r.label] = r["count"]
-    n_bad = sum(by_status.get(s, 0) for s in C.BAD_ROW_STATUSES)
-    if n_bad:
-        bad = (entries.where(F.col("status").isin(*C.BAD_ROW_STATUSES)).orderBy("chunk", "idx")
-               .select("chunk", "idx", "filename", "problem").limit(_SAMPLE).collect())
-        sample = [{"entry": first_index[r.chunk] + r.idx, "filename": r.filename, "problem": r.problem}
-                  for r in bad]
-        if not cfg.skip_bad_rows:
-            first = sample[0]
-            raise InputError(f"{json_path}: entry {first['entry']} (filename {first['filename']!r}): "
-                             f"{first['problem']}; {n_bad} bad entries in all "
-                             "(--skip-bad-rows drops them and lists them in the report)")
-        report.info["bad_rows"] = {"count": n_bad, "sample": sample}
-    for status, n in sorted(by_status.items()):
-        if status != C.KEPT:
-            report.drop(status, n)
-    report.kept = by_status.get(C.KEPT, 0)
-    order = ["shuffle_key", "chunk", "idx"] if cfg.shuffle else ["chunk", "idx"]
-    return _write_variant(spark, cfg, entries.where(F.col("status") == C.KEPT), _out_dir(cfg.out, root),
-                          C.caption_file_name(spec, report.kept), C.caption_frequency_name(spec),
-                          label_counts, concepts.classnames(), order, report)
+        output.delete(spark, tmp)
+    return _finish_variant(spark, cfg, tsv, f"{out}/{C.caption_frequency_name(spec)}",
+                           tally.by_label, concepts.classnames(), report)
 
 
 # ---------------------------------------------------------------- subsets and trim-tail
@@ -273,10 +265,16 @@ def _key_column(col, seed: int, salt: str):
 def _write_variant(spark, cfg, df, out: str, tsv_name: str, freq_name: str,
                    counts: Dict[int, int], classnames: List[str], order: List[str],
                    report: StageReport, columns=("filepath", "label", "caption")) -> Dict[str, str]:
+    tsv = f"{out}/{tsv_name}"
+    output.write_single_csv(spark, df.select(*columns, *order), tsv, order_by=order, order_only=order)
+    return _finish_variant(spark, cfg, tsv, f"{out}/{freq_name}", counts, classnames, report)
+
+
+def _finish_variant(spark, cfg, tsv: str, freq: str, counts: Dict[int, int], classnames: List[str],
+                    report: StageReport) -> Dict[str, str]:
+    """The frequency file and the TSV's sidecars (after the TSV itself)."""
     from curation.frequency import frequency_text
 
-    tsv, freq = f"{out}/{tsv_name}", f"{out}/{freq_name}"
-    output.write_single_csv(spark, df.select(*columns, *order), tsv, order_by=order, order_only=order)
     output.write_text(spark, freq, frequency_text(counts, classnames))
     report.info.update({"tsv": tsv, "frequency_file": freq})
     output.finish_file(spark, tsv, cfg, report)

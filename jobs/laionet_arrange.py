@@ -4,7 +4,7 @@ One Spark task per tar (`udfs/arrange.py`) writes the images; the driver matches
 records to the metadata by `laion_index` and writes the metadata of the rows that have an
 image to `<target-df stem>_success<N>.parquet`, the seed's naming, with a report of what
 happened to every other row (not downloaded, not an image, decompression bomb, invalid
-wnid, ...). Re-running is safe: existing images are kept, a crashed run's staging files
+wnid, ...); the same config and report also sit beside the tree (`<target>.report.json`). Re-running is safe: existing images are kept, a crashed run's staging files
 are removed, and the success metadata comes out the same.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from jobs.base import Job, main_for
 from jobs.config import opt
-from jobs.output import atomic_dir, glob, local_path, require_input
+from jobs.output import atomic_dir, finish_file, glob, local_path, require_input
 
 RECORD_SCHEMA = "laion_index long, status string, shard string"
 
@@ -30,23 +30,30 @@ class ArrangeConfig:
                       required=True)
     metadata: str = opt(None, "the metadata the shards were downloaded from (parquet with "
                               "laion_index and wnid)", required=True)
-    target_df: str = opt(None, "success metadata path ending in .parquet; _success<N> is inserted "
-                               "before the suffix (N = rows with an image)", required=True)
     target: Optional[str] = opt(None, "root of the ImageNet-style tree (a local or mounted path)")
+    target_df: Optional[str] = opt(None, "success metadata path ending in .parquet; _success<N> is "
+                                         "inserted before the suffix (N = rows with an image) "
+                                         "[default: <target>.parquet]")
     images: bool = opt(True, "write the image files; --no-images only writes the success metadata "
                              "(the images stay in the webdataset)")
     max_pixels: int = opt(DEFAULT_MAX_PIXELS, "images announcing more pixels are skipped as "
                                               "decompression bombs")
 
     def validate(self) -> None:
-        if not self.target_df.endswith(".parquet"):
-            raise ConfigError("target_df", f"must end with .parquet, got {self.target_df!r}")
         if self.images and not self.target:
             raise ConfigError("target", "is required unless --no-images")
+        if not (self.target_df or self.target):
+            raise ConfigError("target_df", "is required with --no-images and no --target")
+        if not self.success_df_stem().endswith(".parquet"):
+            raise ConfigError("target_df", f"must end with .parquet, got {self.target_df!r}")
         if self.images and local_path(self.target) is None:
             raise ConfigError("target", f"must be a local or mounted path, got {self.target!r}")
         if self.max_pixels < 1:
             raise ConfigError("max_pixels", f"must be at least 1, got {self.max_pixels}")
+
+
+    def success_df_stem(self) -> str:
+        return self.target_df or self.target.rstrip("/") + ".parquet"
 
 
 def list_shards(spark, shards: str) -> List[str]:
@@ -142,11 +149,13 @@ def run(spark, cfg: ArrangeConfig) -> StageReport:
     rows = row_outcomes(meta, records).persist()
     try:
         report = build_report(cfg, rows, records, len(shards))
-        out = success_name(cfg.target_df, report.kept)
+        out = success_name(cfg.success_df_stem(), report.kept)
         report.info["output"] = out
         success = rows.where(rows.reason.isNull()).select(*meta.columns)
         with atomic_dir(spark, out, cfg, report) as tmp:
             success.repartition(1).sortWithinPartitions("laion_index").write.parquet(tmp)
+        if target:  # the tree is complete: `<target>.config.yaml` + `<target>.report.json`
+            finish_file(spark, cfg.target.rstrip("/"), cfg, report)
     finally:
         rows.unpersist()
         records.unpersist()

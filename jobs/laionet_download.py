@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, List
 
@@ -27,13 +28,15 @@ from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from jobs.base import Job, main_for
 from jobs.config import opt
-from jobs.output import delete, finish_file, glob, read_text, require_input
+from jobs.output import delete, finish_file, glob, local_path, read_text, require_input
 
+#: distinct failure reasons listed in the report (the rest are summed as other_failure)
+MAX_REASONS = 50
 #: img2dataset options this job sets itself (from its own fields or fixed)
 _MANAGED = {"url_list", "output_folder", "input_format", "distributor", "url_col", "caption_col",
             "save_additional_columns", "output_format", "image_size", "resize_mode",
             "resize_only_if_bigger", "skip_reencode", "encode_format", "retries", "thread_count",
-            "timeout", "number_sample_per_shard", "incremental_mode", "enable_wandb"}
+            "timeout", "number_sample_per_shard", "incremental_mode"}
 
 
 @dataclass
@@ -62,7 +65,7 @@ class DownloadConfig:
     resume: bool = opt(True, "keep the shards an earlier run finished and download only the rest "
                              "(--no-resume deletes --out first)")
     img2dataset: Dict[str, Any] = opt({}, "any other img2dataset.download option, as a YAML mapping "
-                                      "(e.g. {max_image_area: 1.0e8, user_agent_token: mybot})")
+                                      "(e.g. {max_image_area: 100000000, user_agent_token: mybot})")
 
     def validate(self) -> None:
         for key in ("image_size", "thread_count", "number_sample_per_shard"):
@@ -85,49 +88,61 @@ class DownloadConfig:
                                       f"known: {', '.join(sorted(known - _MANAGED))}")
 
 
+def _img2dataset_download():
+    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no call to PyPI on import
+    from img2dataset import download
+
+    return download
+
+
 def _img2dataset_options() -> set:
     import inspect
 
-    from img2dataset import download
-
-    return set(inspect.signature(download).parameters)
+    return set(inspect.signature(_img2dataset_download()).parameters)
 
 
 def img2dataset_kwargs(cfg: DownloadConfig) -> Dict[str, Any]:
     """The keyword arguments of `img2dataset.download` for this config (pyspark distributor)."""
-    return dict(
-        url_list=cfg.metadata, output_folder=cfg.out, input_format="parquet", distributor="pyspark",
+    # absolute local paths: executors run in other working directories, and img2dataset
+    # 1.47 leaves relative paths alone with recent fsspec (its `fs.protocol == "file"`)
+    kwargs = dict(
+        url_list=local_path(cfg.metadata) or cfg.metadata, output_folder=local_path(cfg.out) or cfg.out,
+        input_format="parquet", distributor="pyspark",
         url_col=cfg.url_col, caption_col=cfg.caption_col,
         save_additional_columns=[cfg.id_col] + list(cfg.additional_columns),
         output_format=cfg.output_format, image_size=cfg.image_size, resize_mode=cfg.resize_mode,
         resize_only_if_bigger=cfg.resize_only_if_bigger, skip_reencode=cfg.skip_reencode,
         encode_format=cfg.encode_format, retries=cfg.retries, thread_count=cfg.thread_count,
         timeout=cfg.timeout, number_sample_per_shard=cfg.number_sample_per_shard,
-        incremental_mode="incremental", enable_wandb=False, **cfg.img2dataset,
+        incremental_mode="incremental", enable_wandb=False,
     )
+    kwargs.update(cfg.img2dataset)
+    return kwargs
 
 
 def stats_report(stats: Iterable[dict], attempted: int, stage: str = "laionet download") -> StageReport:
     """Fold img2dataset's per-shard stats into one report: read = metadata rows.
 
     Failures are keyed by img2dataset's own reason (its `status_dict`, e.g. "HTTP Error 404:
-    Not Found", "timed out", "Image decoding error"). Rows of shards that have no stats yet
-    (failed or not run) are `shard_not_downloaded`; rows a shard counted but gave no status
-    (img2dataset's status counter is capped) are `other_failure`.
+    Not Found", "timed out", "Image decoding error"); a real crawl has thousands of distinct
+    messages, so the `MAX_REASONS` most frequent are kept and the rest, with rows a shard
+    counted without a status (img2dataset caps its counter), are `other_failure`. Rows of
+    shards that have no stats yet (failed or not run) are `shard_not_downloaded`.
     """
     report = StageReport(stage, read=attempted)
+    reasons: Counter = Counter()
     shards = counted = 0
     for s in stats:
         shards += 1
         counted += s["count"]
         report.kept += s["successes"]
-        reasons = {k: v for k, v in s["status_dict"].items() if k != "success"}
-        for reason, n in reasons.items():
-            report.drop(reason, n)
-        report.drop("other_failure", s["count"] - s["successes"] - sum(reasons.values()))
+        reasons.update({k: v for k, v in s["status_dict"].items() if k != "success"})
     if counted > attempted:
         raise InputError(f"the shards' stats count {counted} rows but the metadata has {attempted}: "
                          "the output folder holds shards of another metadata file")
+    for reason, n in reasons.most_common(MAX_REASONS):
+        report.drop(reason, n)
+    report.drop("other_failure", counted - report.kept - report.n_dropped)
     report.drop("shard_not_downloaded", attempted - counted)
     report.info.update(shards_done=shards, attempted=attempted, succeeded=report.kept,
                        failed=attempted - report.kept)
@@ -153,9 +168,8 @@ def check_metadata(spark, cfg: DownloadConfig) -> int:
 
 
 def run(spark, cfg: DownloadConfig) -> StageReport:
-    os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # no network call on import
     attempted = check_metadata(spark, cfg)
-    from img2dataset import download
+    download = _img2dataset_download()
 
     if not cfg.resume:
         # (not img2dataset's "overwrite" mode: in 1.47 it also deletes its own _tmp folder)
@@ -169,6 +183,10 @@ def run(spark, cfg: DownloadConfig) -> StageReport:
     report = stats_report(read_stats(spark, cfg.out), attempted)
     report.info["output"] = cfg.out
     finish_file(spark, cfg.out.rstrip("/"), cfg, report)
+    missing = report.dropped.get("shard_not_downloaded", 0)
+    if missing:
+        print(f"note: {missing:,} rows are in shards that failed (see the executors' logs); "
+              "run the same command again to retry them")
     print(report.summary())
     return report
 

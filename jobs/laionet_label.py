@@ -25,14 +25,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from curation.errors import ConfigError, InputError
-from curation.laion import INDEX_SHIFT_PER_PART, PART_FILE_REGEX, TEXT_COLUMN, file_name, part_number
+from curation.laion import (INDEX_COLUMN, INDEX_SHIFT_PER_PART, PART_FILE_REGEX, TEXT_COLUMN, file_name,
+                            require_part_number)
 from curation.matching import MODES
 from curation.report import StageReport
 from jobs import output
 from jobs.base import Job, execute
 from jobs.config import opt
-
-INDEX_COLUMN = "laion_index"
 
 
 # ---------------------------------------------------------------- reading LAION parts
@@ -43,15 +42,19 @@ class LaionParts:
     files: List[str]
     #: files that could not be read and were skipped (--skip-bad-files)
     bad_files: List[str] = field(default_factory=list)
-    #: rows in the readable files, from their parquet footers
+    #: rows of the readable files according to their parquet footers
     footer_rows: int = 0
 
     def describe(self, report: StageReport) -> None:
-        """Add the input facts to a stage report."""
+        """Add the input facts to a stage report whose `read` is set."""
         report.info["input_files"] = len(self.files)
         if self.bad_files:
             report.info["skipped_bad_files"] = len(self.bad_files)
             report.info["skipped_bad_file_paths"] = self.bad_files
+        if report.read < self.footer_rows:  # only with --skip-bad-files: Spark stopped at bad pages
+            report.info["rows_in_unreadable_pages"] = self.footer_rows - report.read
+            print(f"warning: {self.footer_rows - report.read:,} rows of corrupt pages were skipped",
+                  file=sys.stderr)
 
 
 def read_laion(spark, path: str, skip_bad_files: bool = False) -> LaionParts:
@@ -74,10 +77,7 @@ def read_laion(spark, path: str, skip_bad_files: bool = False) -> LaionParts:
     parts: Dict[int, str] = {}
     rows = 0
     for f in files:
-        part = part_number(f)
-        if part is None:
-            raise InputError(f"{f}: not a LAION part file name (expected part-NNNNN-...parquet); "
-                             "the laion_index is computed from the part number")
+        part = require_part_number(f)
         if part in parts:
             raise InputError(f"{f}: part number {part} is also the part number of {parts[part]}; "
                              "their laion_index values would collide")
@@ -104,9 +104,10 @@ def read_laion(spark, path: str, skip_bad_files: bool = False) -> LaionParts:
         good.append(f)
     if not good:
         raise InputError(f"no readable LAION parquet parts in {path}")
-    df = spark.read.parquet(*good)
-    df = df.select("*", laion_index_column())
-    return LaionParts(df, good, bad, rows)
+    # a file whose footer is fine can still hold corrupt pages: Spark then fails naming
+    # it, or with skip_bad_files stops reading that file (the rows lost are reported)
+    df = spark.read.option("ignoreCorruptFiles", str(skip_bad_files).lower()).parquet(*good)
+    return LaionParts(df.select("*", laion_index_column()), good, bad, rows)
 
 
 def laion_index_column():
@@ -136,24 +137,30 @@ def _parquet_footer(spark, path: str):
     """({column: type}, rows) of a parquet file, read through Hadoop's FileSystem."""
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
-    hpath = jvm.org.apache.hadoop.fs.Path(path)
     reader = jvm.org.apache.parquet.hadoop.ParquetFileReader.open(
-        jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(hpath, conf))
+        jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(jvm.org.apache.hadoop.fs.Path(path), conf))
     try:
-        schema = reader.getFileMetaData().getSchema()
-        columns = {str(t.getName()): _parquet_type(t) for t in schema.getFields()}
-        return columns, int(reader.getRecordCount())
+        # one round trip for the schema (py4j calls are slow): its text, parsed here
+        return _top_level_columns(str(reader.getFileMetaData().getSchema().toString())), int(reader.getRecordCount())
     finally:
         reader.close()
 
 
-def _parquet_type(t) -> str:
-    """A parquet column's type without its repetition, e.g. `binary (STRING)`, `int64`."""
-    if not t.isPrimitive():
-        return str(t.toString()).split(" ", 1)[-1]
-    name = str(t.asPrimitiveType().getPrimitiveTypeName().name()).lower()
-    annotation = t.getLogicalTypeAnnotation()
-    return name if annotation is None else f"{name} ({annotation.toString()})"
+_SCHEMA_FIELD_RE = re.compile(r"^\s*(?:required|optional|repeated)\s+(\S+)\s+([^\s;{(]+)\s*(\([^)]*\))?")
+
+
+def _top_level_columns(schema_text: str) -> Dict[str, str]:
+    """{column: type} of the top-level fields of a parquet schema's text, the type without
+    its repetition (`binary (STRING)`, `int64`, `group (LIST)` for nested columns)."""
+    columns: Dict[str, str] = {}
+    depth = 0
+    for line in schema_text.splitlines():
+        found = _SCHEMA_FIELD_RE.match(line)
+        if depth == 1 and found:
+            kind, name, annotation = found.groups()
+            columns[name] = kind + (f" {annotation}" if annotation else "")
+        depth += line.count("{") - line.count("}")
+    return columns
 
 
 def _check_text_column(path: str, columns: Dict[str, str]) -> None:
@@ -224,7 +231,7 @@ def _fill_caption_report(report: StageReport, counts: Dict[str, int], cfg: Match
     report.drop("null_caption", counts.get("null_caption", 0))
     report.drop("empty_caption", counts.get("empty_caption", 0))
     report.drop("no_match", read - matched - report.n_dropped)
-    report.info.update({"matching": cfg.matching, "lemma_map": cfg.lemma_map or "packaged ilsvrc map",
+    report.info.update({"pairs": counts.get("pairs", 0), "matching": cfg.matching, "lemma_map": cfg.lemma_map or "packaged ilsvrc map",
                         "lemmas": len(lemma_map), "wnids": len(set(lemma_map.values()))})
     laion.describe(report)
 
@@ -242,7 +249,6 @@ def run_label(spark, cfg: MatchConfig) -> StageReport:
         with spark_read_errors():
             pairs.write.parquet(tmp)
         _fill_caption_report(report, counts.value, cfg, laion, lemma_map)
-        report.info["pairs"] = spark.read.parquet(tmp).count()
     print(report.summary() + f"; {report.info['pairs']:,} (caption, lemma) pairs -> {cfg.out}")
     return report
 

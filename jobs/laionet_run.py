@@ -36,6 +36,10 @@ class Stage:
     #: where the output's _config.yaml/_report.json live: inside the output directory, or
     #: beside it (`<out>.config.yaml`) for outputs that own their folder (img2dataset's)
     sidecars_inside: bool = True
+    #: the stage config field that receives `<work_dir>/<stage name>`
+    out_key: str = "out"
+    #: part of the default `stages` (download/arrange are asked for explicitly)
+    default: bool = True
 
     def resolve_job(self) -> Job:
         module, _, name = self.job.partition(":")
@@ -49,6 +53,10 @@ STAGES: List[Stage] = [
     Stage("subset", "jobs.laionet_label:subset", {"laion": "laion"}),
     Stage("similarity", "jobs.laionet_similarity:JOB", {"subset": "subset"}),
     Stage("filter", "jobs.laionet_filter:JOB", {"similarity": "similarity"}),
+    Stage("download", "jobs.laionet_download:JOB", {"metadata": "filter"}, sidecars_inside=False,
+          default=False),
+    Stage("arrange", "jobs.laionet_arrange:JOB", {"shards": "download", "metadata": "filter"},
+          sidecars_inside=False, out_key="target", default=False),
 ]
 
 
@@ -56,7 +64,8 @@ STAGES: List[Stage] = [
 class RunConfig:
     laion: str = opt(None, "LAION parquet parts: a directory, glob, file or URI", required=True)
     work_dir: str = opt(None, "directory of all stage outputs (<work_dir>/<stage>)", required=True)
-    stages: List[str] = opt([s.name for s in STAGES], "stages to run, in pipeline order")
+    stages: List[str] = opt([s.name for s in STAGES if s.default], "stages to run, in pipeline order "
+                            "(add download,arrange for the images)")
     force: bool = opt(False, "re-run stages even when their complete output exists")
     # label / subset
     matching: str = opt("laionet", "lemma matching rules", choices=("laionet", "normalized"))
@@ -76,6 +85,13 @@ class RunConfig:
     threshold: float = opt(0.82, "minimum caption-to-synset similarity")
     inclusive: bool = opt(False, "keep similarity >= threshold instead of >")
     remove_nsfw: bool = opt(False, "drop rows whose NSFW tag is not UNLIKELY")
+    # download / arrange (other img2dataset options: `curate laionet download`)
+    thread_count: int = opt(64, "download threads per Spark task")
+    retries: int = opt(10, "download retries per URL")
+    timeout: float = opt(10.0, "seconds before a URL request times out")
+    number_sample_per_shard: int = opt(10000, "rows per download shard (one Spark task each)")
+    images: bool = opt(True, "arrange writes <work_dir>/arrange/<wnid>/<laion_index>.jpg "
+                             "(--no-images: only the success metadata)")
 
     def validate(self) -> None:
         known = [s.name for s in STAGES]
@@ -97,10 +113,10 @@ def stage_config(cfg: RunConfig, stage: Stage, job: Job):
     """The stage's config: shared fields copied from `cfg`, paths from the work dir."""
     ours = {f.name for f in dataclasses.fields(cfg)}
     values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(job.config)
-              if f.name in ours and f.name not in ("out", "stages", "force")}
+              if f.name in ours and f.name not in (stage.out_key, "stages", "force")}
     for key, source in stage.inputs.items():
         values[key] = cfg.laion if source == "laion" else stage_output(cfg, stage_named(source))
-    values["out"] = stage_output(cfg, stage)
+    values[stage.out_key] = stage_output(cfg, stage)
     return build_config(job.config, values, source=f"laionet run stage {stage.name}")
 
 
@@ -130,7 +146,8 @@ def run(spark, cfg: RunConfig) -> Dict[str, dict]:
 
 
 JOB = Job(command=("laionet", "run"), config=RunConfig, run=run,
-          help="run the LAIONet stages (label, subset, similarity, filter), skipping finished ones")
+          help="run the LAIONet stages (label, subset, similarity, filter[, download, arrange]), "
+               "skipping finished ones")
 
 if __name__ == "__main__":
     main_for(JOB)

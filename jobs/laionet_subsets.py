@@ -62,7 +62,10 @@ def run_subsets(spark, cfg: SubsetsConfig):
                          f"its columns: {', '.join(meta.columns)}")
     meta = meta.withColumn("label", wnid_label(F.col("wnid")))
     decide = meta.select("laion_index", "label", F.col(cfg.similarity_col).cast("double").alias("similarity"))
-    selection = select_subset(decide.toPandas(), cfg.thresh, cfg.frac, cfg.n, cfg.seed)
+    try:
+        selection = select_subset(decide.toPandas(), cfg.thresh, cfg.frac, cfg.n, cfg.seed)
+    except InputError as e:
+        raise InputError(f"success metadata {cfg.df}: {e}") from None
 
     keep = spark.createDataFrame(pd.DataFrame({"laion_index": selection.laion_index}), "laion_index long")
     root = cfg.images_root.rstrip("/")

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from jobs.base import Job, main_for
-from jobs.config import config_to_dict, opt
+from jobs.config import opt
 from jobs.output import atomic_dir, exists, glob, read_text, require_input
 
 _NPY_RE = re.compile(r"^text_emb_(\d+)\.npy$")
@@ -326,7 +326,7 @@ def assign_wnids(pairs, buckets: int):
 
     schema = "laion_index long, wnid string, similarity float, n_wnids int"
     return (pairs.groupBy(F.pmod(F.xxhash64("laion_index"), F.lit(buckets)).alias("bucket"))
-                 .applyInPandas(lambda df: assign_wnid_by_sim(df.drop(columns="bucket")), schema))
+                 .applyInPandas(assign_wnid_by_sim, schema))
 
 
 def run_subset(spark, cfg: T2TSubsetConfig) -> StageReport:

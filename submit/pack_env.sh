@@ -33,8 +33,10 @@ out="${1:-$REPO/dist/longtail-env.tar.gz}"
 # our code as a wheel, built by the development environment (it has setuptools and wheel)
 wheels=$(mktemp -d)
 trap 'rm -rf "$wheels"' EXIT
-rm -rf "$REPO/build/lib"  # setuptools builds in-tree; stale modules there would be packed
-"${BUILD_PYTHON:-$REPO/.venv/bin/python}" -m pip wheel -q --no-deps --no-build-isolation -w "$wheels" "$REPO" \
+# from a copy: setuptools builds in-tree, and would leave build/ and *.egg-info in the checkout
+mkdir "$wheels/src"
+cp -r "$REPO/setup.py" "$REPO/requirements.txt" "$REPO/curation" "$REPO/jobs" "$REPO/udfs" "$wheels/src/"
+"${BUILD_PYTHON:-$REPO/.venv/bin/python}" -m pip wheel -q --no-deps --no-build-isolation -w "$wheels" "$wheels/src" \
   2>"$wheels/build.log" || { cat "$wheels/build.log" >&2; exit 1; }
 "$venv/bin/pip" install -q --no-deps --force-reinstall "$wheels"/*.whl
 packer="$venv/bin/venv-pack"

@@ -16,8 +16,8 @@ from curation.arrange import (Rejected, WnidIndex, header_size, image_relpath, s
 from curation.errors import ConfigError, InputError
 from curation.sample_images import generate_image
 from jobs.config import build_config
-from jobs.laionet_arrange import ArrangeConfig, run
-from udfs.arrange import STAGING, arrange_shard
+from jobs.laionet_arrange import ArrangeConfig, read_index, run
+from udfs.arrange import STAGING, arrange_shard, tar_samples
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -140,6 +140,20 @@ def test_rules_reject_paths_outside_the_target_and_bad_images():
         WnidIndex([10, 10], ["n1", "n2"])
 
 
+def test_tar_samples_stop_at_a_truncated_member_and_say_so():
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        for i in range(3):
+            sample(tf, f"k{i}", i, generate_image(f"k{i}", "png"))
+    data = buf.getvalue()
+    whole = list(tar_samples(io.BytesIO(data), len(data)))
+    assert [k for k, _ in whole] == ["sample"] * 3 and sorted(whole[2][1][1]) == ["jpg", "json", "txt"]
+    cut = data[:data.index(b"k2.jpg") + 512 + 40]  # 40 bytes into the third image
+    got = list(tar_samples(io.BytesIO(cut), len(cut)))
+    assert [k for k, _ in got] == ["sample", "sample", "corrupt_tar"]
+    assert [item[0] for _, item in got[:2]] == ["k0", "k1"]
+
+
 def test_header_sizes_agree_with_pillow():
     from PIL import Image
 
@@ -162,7 +176,8 @@ def test_arrange_writes_each_image_once_and_reports_the_rest(spark, dataset):
     report = run(spark, cfg_for(root))
 
     assert tree(root / "laionet") == expected  # exact bytes; nothing else, no staging leftovers
-    assert sorted(os.listdir(root)) == ["laionet", "laionet_thresh0.7_success12.parquet", "meta.parquet", "shards"]
+    assert sorted(p for p in os.listdir(root) if not p.startswith(".")) == ["laionet", "laionet.config.yaml", "laionet.report.json",
+                                        "laionet_thresh0.7_success12.parquet", "meta.parquet", "shards"]
     assert (report.read, report.kept, report.dropped) == (20, 12, reasons)
     assert report.info["corrupt_shards"] == ["00002.tar"]
     st = report.info["sample_statuses"]
@@ -187,7 +202,7 @@ def test_rerun_after_a_crash_completes_the_tree(spark, dataset):
     root, expected, _ = dataset
     target = root / "laionet"
     # what a killed run leaves: one shard fully arranged, another half-way, staging files
-    _, index = __import__("jobs.laionet_arrange", fromlist=["read_index"]).read_index(spark, str(root / "meta.parquet"))
+    _, index = read_index(spark, str(root / "meta.parquet"))
     list(arrange_shard(str(root / "shards" / "00000.tar"), index, str(target), 10 ** 8))
     records = arrange_shard(str(root / "shards" / "00001.tar"), index, str(target), 10 ** 8)
     next(records)
@@ -214,6 +229,9 @@ def test_bad_inputs_are_one_line_errors(spark, tmp_path, dataset):
         cfg_for(root, target_df=str(root / "x.tsv"))
     with pytest.raises(ConfigError, match="target"):
         cfg_for(root, target=None)
+    with pytest.raises(ConfigError, match="target_df"):
+        cfg_for(root, target=None, target_df=None, images=False)
+    assert cfg_for(root, target_df=None).success_df_stem() == str(root / "laionet.parquet")
     with pytest.raises(InputError, match="no .tar files"):
         run(spark, cfg_for(root, shards=str(root)))
     pd.DataFrame({"laion_index": [1, 1], "wnid": WNIDS[:2]}).to_parquet(tmp_path / "dup.parquet")

@@ -1,14 +1,15 @@
 """Jobs on a real Spark standalone cluster (a master and two one-core workers on 127.0.0.1).
 
-Every test here `spark-submit`s a job file the way docs/cluster.md does, so they are slow
-(tens of seconds each on a busy 2-core machine) and marked `cluster`; skip them with
-`pytest -m "not cluster"`.
+The tests marked `cluster` spark-submit job files the way docs/cluster.md does, so they are
+slow (tens of seconds each on a busy 2-core machine); skip them with `pytest -m "not cluster"`.
+The unmarked ones check the wrapper, the discovery script and the master-URL parsing alone.
 """
 from __future__ import annotations
 
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -18,9 +19,34 @@ import pytest
 
 from standalone import REPO, StandaloneCluster, free_port, get_json, standalone_cluster  # noqa: F401 (fixture)
 
-pytestmark = pytest.mark.cluster
-
 SUBMIT = os.path.join(REPO, "submit")
+on_cluster = pytest.mark.cluster
+
+
+#: small executors for 1-core, 1 GiB workers; everything else comes from submit/conf/
+SMALL = {"spark.executor.memory": "768m", "spark.driver.memory": "768m", "spark.executor.cores": "1",
+         "spark.sql.shuffle.partitions": "8"}
+
+
+def submit_cmd(cluster: StandaloneCluster, job_file: str, args, conf=None, env_archive: str = "none"):
+    """submit/submit.sh as a user runs it (conf files from submit/conf/), with small executors;
+    by default the workers run this checkout's venv (`--env none`: same machine, no archive)."""
+    confs = [x for k, v in {**SMALL, **(conf or {})}.items() for x in ("--conf", f"{k}={v}")]
+    return [os.path.join(SUBMIT, "submit.sh"), "--env", env_archive, *confs, cluster.master_url, job_file, *args]
+
+
+def submit_wrapped(cluster, job_file, args, conf=None, timeout=600, env_archive: str = "none"):
+    proc = subprocess.run(submit_cmd(cluster, job_file, args, conf, env_archive), env=cluster.submit_env(),
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{job_file} failed:\n{(proc.stdout + proc.stderr)[-4000:]}"
+    return proc
+
+
+def popen_wrapped(cluster, job_file, args, log: str, conf=None) -> subprocess.Popen:
+    """Start submit.sh in its own process group (driver JVM + Python driver can be killed together)."""
+    with open(log, "wb") as out:
+        return subprocess.Popen(submit_cmd(cluster, job_file, args, conf), env=cluster.submit_env(),
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _error_line(proc: subprocess.CompletedProcess) -> str:
@@ -33,6 +59,69 @@ def _error_line(proc: subprocess.CompletedProcess) -> str:
 
 def _read_dataset(path: str) -> pd.DataFrame:
     return pd.read_parquet(path).sort_values("wnid").reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- the pieces alone (fast)
+def _discover(path_dir: str, **env) -> dict:
+    run_env = {"PATH": f"{path_dir}:/usr/bin:/bin", **env}
+    out = subprocess.run([os.path.join(SUBMIT, "getGpusResources.sh")], env=run_env,
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(out)
+
+
+def test_discovery_script_reports_gpus_as_cuda_numbers_them(tmp_path):
+    nvidia_smi = tmp_path / "nvidia-smi"
+    nvidia_smi.write_text("#!/bin/sh\necho 0\necho 1\necho 2\n")
+    nvidia_smi.chmod(0o755)
+    assert _discover(str(tmp_path)) == {"name": "gpu", "addresses": ["0", "1", "2"]}
+    # CUDA renumbers the visible devices from 0
+    assert _discover(str(tmp_path), CUDA_VISIBLE_DEVICES="2,1")["addresses"] == ["0", "1"]
+    assert _discover(str(tmp_path), CUDA_VISIBLE_DEVICES="")["addresses"] == []
+    if not shutil.which("nvidia-smi", path="/usr/bin:/bin"):
+        assert _discover(str(tmp_path / "empty"))["addresses"] == []  # no nvidia-smi, no GPU
+
+
+def _print_submit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([os.path.join(SUBMIT, "submit.sh"), "--print", *args],
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_submit_wrapper_layers_conf_files_and_ships_the_environment(tmp_path):
+    archive = tmp_path / "env.tar.gz"
+    archive.write_bytes(b"")
+    proc = _print_submit("--gpu", "--env", str(archive), "--files", "/models/ckpt.bin",
+                         "--conf", "spark.executor.memory=2g", "yarn", "jobs/laionet_similarity.py", "--out", "x")
+    assert proc.returncode == 0, proc.stderr
+    command, props = proc.stdout.splitlines()[1], proc.stdout.splitlines()[2:]
+    assert f"--archives {archive}#environment" in command
+    # YARN runs the driver in the cluster too: both Pythons come from the archive
+    assert "spark.pyspark.python=./environment/bin/python" in command
+    assert "spark.pyspark.driver.python=./environment/bin/python" in command
+    # one --files list: the discovery script and the user's files
+    assert "getGpusResources.sh\\,/models/ckpt.bin" in command  # printf %q escapes the comma
+    assert command.index("--properties-file") < command.index("spark.executor.memory=2g")  # --conf wins
+    keys = [ln.split()[1] for ln in props if len(ln.split()) > 2 and not ln.startswith("# #")]
+    # common.conf, then yarn.conf, then gpu.conf (later lines win in a properties file)
+    assert keys.index("spark.executor.cores") < keys.index("spark.submit.deployMode") < keys.index(
+        "spark.executor.resource.gpu.amount")
+
+    local = _print_submit("--env", "none", "spark://h:7077", "jobs/concepts.py", "table", "--out", "x")
+    assert local.returncode == 0 and "PYSPARK_DRIVER_PYTHON=" in local.stdout.splitlines()[0]
+
+    missing = _print_submit("--env", str(tmp_path / "absent.tar.gz"), "spark://h:7077", "jobs/concepts.py", "table")
+    assert missing.returncode == 2 and "packed environment not found" in missing.stderr
+    bad_master = _print_submit("--env", "none", "mesos://h:5050", "jobs/concepts.py")
+    assert bad_master.returncode == 2 and "MASTER must be" in bad_master.stderr
+
+
+def test_master_urls_name_the_endpoints_to_probe():
+    from jobs.session import _master_endpoints
+
+    assert _master_endpoints("spark://a:7077,b:7078") == [("a", 7077), ("b", 7078)]
+    assert _master_endpoints("spark://a") == [("a", 7077)]
+    assert _master_endpoints("k8s://https://api.example.org:6443") == [("api.example.org", 6443)]
+    assert _master_endpoints("k8s://api.example.org") == [("api.example.org", 443)]
+    assert _master_endpoints("local[2]") == [] and _master_endpoints("local-cluster[2,1,1024]") == []
 
 
 # ---------------------------------------------------------------- bad input: clear errors, no hang
@@ -49,6 +138,7 @@ def test_unreachable_master_is_one_line_and_fast(curate_cmd, tmp_path):
     assert not os.path.exists(out)
 
 
+@on_cluster
 def test_unreachable_master_under_spark_submit(tmp_path):
     out = str(tmp_path / "concepts")
     cluster = StandaloneCluster(str(tmp_path / "never-started"))  # its ports are free, nothing listens
@@ -58,6 +148,7 @@ def test_unreachable_master_under_spark_submit(tmp_path):
     assert not os.path.exists(out)
 
 
+@on_cluster
 def test_executors_without_the_python_environment(standalone_cluster, tmp_path):
     """The usual mistake: PYSPARK_PYTHON=./environment/bin/python without --archives."""
     out = str(tmp_path / "concepts")
@@ -71,6 +162,7 @@ def test_executors_without_the_python_environment(standalone_cluster, tmp_path):
     assert not os.path.exists(out)
 
 
+@on_cluster
 def test_executors_whose_python_lacks_our_packages(standalone_cluster, tmp_path):
     system_python = "/usr/bin/python3"
     probe = subprocess.run([system_python, "-c", "import sys; print(sys.version_info[:2])"],
@@ -86,6 +178,7 @@ def test_executors_whose_python_lacks_our_packages(standalone_cluster, tmp_path)
     assert not os.path.exists(out)
 
 
+@on_cluster
 def test_gpu_requested_where_no_worker_has_one(standalone_cluster, tmp_path):
     """Each worker has one GPU; an executor asking for two never starts. Without the check
     the application would wait for an executor forever."""
@@ -101,11 +194,13 @@ def test_gpu_requested_where_no_worker_has_one(standalone_cluster, tmp_path):
     assert not os.path.exists(out)
 
 
+@on_cluster
 def test_gpu_scheduling_with_the_discovery_script(standalone_cluster, tmp_path):
     """The workers announced GPU '0' through submit/getGpusResources.sh (from a stand-in
     nvidia-smi); an executor asking for one gets it, and the check finds that CUDA is not
     usable there (this machine has no GPU), instead of a task failing mid-job."""
-    assert all(w["resources"]["gpu"]["addresses"] == ["0"] for w in standalone_cluster.status()["workers"])
+    workers = [w for w in standalone_cluster.status()["workers"] if w["state"] == "ALIVE"]
+    assert workers and all(w["resources"]["gpu"]["addresses"] == ["0"] for w in workers)
     out = str(tmp_path / "concepts")
     proc = standalone_cluster.submit(["jobs/concepts.py", "table", "--out", out], conf={
         "spark.executor.resource.gpu.amount": "1", "spark.task.resource.gpu.amount": "1"}, timeout=240)
@@ -116,9 +211,12 @@ def test_gpu_scheduling_with_the_discovery_script(standalone_cluster, tmp_path):
 
 
 # ---------------------------------------------------------------- the packed environment
+@on_cluster
 def test_packed_environment_through_the_submit_wrapper(standalone_cluster, tmp_path):
     """submit/pack_env.sh + submit/submit.sh: executors run the Python of the shipped archive
     (`./environment/bin/python`), which holds a regular install of our code."""
+    from curation import concepts
+
     requirements = tmp_path / "requirements.txt"
     requirements.write_text("")  # our code only: what this job runs on executors needs nothing else
     archive = tmp_path / "longtail-env.tar.gz"
@@ -127,13 +225,7 @@ def test_packed_environment_through_the_submit_wrapper(standalone_cluster, tmp_p
                     "--venv", str(tmp_path / "pack-venv"), str(archive)], check=True, env=env,
                    capture_output=True, timeout=300)
     out = str(tmp_path / "concepts")
-    small = ["--conf", "spark.executor.memory=768m", "--conf", "spark.driver.memory=768m",
-             "--conf", "spark.executor.cores=1", "--conf", "spark.sql.shuffle.partitions=4"]
-    proc = subprocess.run([os.path.join(SUBMIT, "submit.sh"), "--env", str(archive), *small,
-                           standalone_cluster.master_url, "jobs/concepts.py", "table", "--out", out],
-                          env=standalone_cluster.submit_env(), capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
-    from curation import concepts
+    submit_wrapped(standalone_cluster, "jobs/concepts.py", ["table", "--out", out], env_archive=str(archive))
 
     got, expected = _read_dataset(out), concepts.load_concepts()
     assert list(got["wnid"]) == list(expected["wnid"]) and list(got["label"]) == list(expected["label"])
@@ -150,11 +242,6 @@ def test_packed_environment_through_the_submit_wrapper(standalone_cluster, tmp_p
 # ---------------------------------------------------------------- the LAIONet pipeline
 STAGES = {"label": ["laion_index", "wnid", "lemma"], "subset": ["laion_index"],
           "similarity": ["laion_index"], "filter": ["laion_index"]}
-#: small executors for 1-core, 1 GiB workers; everything else comes from submit/conf/
-SMALL = {"spark.executor.memory": "768m", "spark.driver.memory": "768m", "spark.executor.cores": "1",
-         "spark.sql.shuffle.partitions": "8"}
-
-
 class Pipeline:
     """Sample LAION parts served by a local image server, a tiny CLIP, and the job files and
     options of label -> subset -> similarity -> filter (`laionet run`), download, arrange."""
@@ -208,27 +295,6 @@ def assert_same(got: dict, expected: dict) -> None:
             assert got[key] == value, key
 
 
-def submit_cmd(cluster: StandaloneCluster, job_file: str, args, conf=None):
-    """submit/submit.sh as a user runs it (conf files from submit/conf/), with small executors;
-    the workers run this checkout's venv (`--env none`: same machine, no archive needed)."""
-    confs = [x for k, v in {**SMALL, **(conf or {})}.items() for x in ("--conf", f"{k}={v}")]
-    return [os.path.join(SUBMIT, "submit.sh"), "--env", "none", *confs, cluster.master_url, job_file, *args]
-
-
-def submit_wrapped(cluster, job_file, args, conf=None, timeout=600) -> subprocess.CompletedProcess:
-    proc = subprocess.run(submit_cmd(cluster, job_file, args, conf), env=cluster.submit_env(),
-                          capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{job_file} failed:\n{(proc.stdout + proc.stderr)[-4000:]}"
-    return proc
-
-
-def popen_wrapped(cluster, job_file, args, log: str, conf=None) -> subprocess.Popen:
-    """Start submit.sh in its own process group (driver JVM + Python driver can be killed together)."""
-    with open(log, "wb") as out:
-        return subprocess.Popen(submit_cmd(cluster, job_file, args, conf), env=cluster.submit_env(),
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """Inputs, and the outputs of the whole pipeline run with the same job files on local[1]."""
@@ -253,6 +319,7 @@ def pipeline(tmp_path_factory):
         yield p
 
 
+@on_cluster
 def test_pipeline_on_the_cluster_matches_local1(standalone_cluster, pipeline, tmp_path):
     work = str(tmp_path / "cluster")
     for job_file, args in pipeline.steps(work):
@@ -284,6 +351,7 @@ def _kill_a_worker_running_a_task(cluster: StandaloneCluster, ui_port: int, driv
     raise AssertionError("never saw a task of the job running on an executor")
 
 
+@on_cluster
 def test_worker_killed_mid_label_job_same_output(standalone_cluster, pipeline, tmp_path):
     out, log, ui_port = str(tmp_path / "label"), str(tmp_path / "driver.log"), free_port()
     driver = popen_wrapped(standalone_cluster, "jobs/laionet_label.py",
@@ -301,6 +369,7 @@ def test_worker_killed_mid_label_job_same_output(standalone_cluster, pipeline, t
     assert "Lost executor" in open(log).read()
 
 
+@on_cluster
 def test_rerun_after_a_driver_crash_resumes_from_the_last_complete_stage(standalone_cluster, pipeline, tmp_path):
     work = str(tmp_path / "run")
     job_file, args = pipeline.steps(work)[0]

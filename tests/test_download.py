@@ -13,6 +13,8 @@ import pytest
 from curation.errors import ConfigError, InputError
 from curation.sample_images import SampleImageServer, sample_url
 from jobs.config import build_config
+from jobs.laionet_arrange import ArrangeConfig
+from jobs.laionet_arrange import run as arrange
 from jobs.laionet_download import DownloadConfig, run, stats_report
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")  # before the session's workers start
@@ -94,6 +96,14 @@ def test_download_spark_mode_reports_every_row(spark, server, tmp_path):
     assert len(img_paths) == int(meta.kind.isin(["img", "redirect"]).sum())
     assert set(server.hits[p] for p in img_paths) == {1}
 
+    # and arrange puts each downloaded image, byte for byte, at <wnid>/<laion_index>.jpg
+    report = arrange(spark, build_config(ArrangeConfig, dict(
+        shards=out, metadata=str(tmp_path / "laionet.parquet"), target=str(tmp_path / "laionet"))))
+    assert (report.kept, report.dropped) == (len(ok), {"not_downloaded": len(meta) - len(ok)})
+    for row in ok.itertuples():
+        assert open(tmp_path / "laionet" / row.wnid / f"{row.laion_index}.jpg", "rb").read() == samples[row.laion_index][1]
+    assert len(pd.read_parquet(tmp_path / f"laionet_success{len(ok)}.parquet")) == len(ok)
+
 
 def test_download_resumes_shard_by_shard(spark, server, tmp_path):
     laion_metadata(server.base_url, str(tmp_path / "m.parquet"))
@@ -119,6 +129,9 @@ def test_stats_report_counts_missing_shards_and_capped_reasons():
                                                    "shard_not_downloaded": 15})
     with pytest.raises(InputError, match="another metadata"):
         stats_report(stats, attempted=5)
+    many = [{"count": 60, "successes": 0, "status_dict": {f"error {i}": 1 for i in range(60)}}]
+    r = stats_report(many, attempted=60)
+    assert len(r.dropped) == 51 and r.dropped["other_failure"] == 10 and r.read == r.kept + r.n_dropped
 
 
 def test_bad_config_and_metadata_are_one_line_errors(spark, tmp_path):
@@ -131,3 +144,45 @@ def test_bad_config_and_metadata_are_one_line_errors(spark, tmp_path):
         run(spark, config(metadata=str(tmp_path / "m.parquet"), out=str(tmp_path / "o")))
     with pytest.raises(InputError, match="metadata not found"):
         run(spark, config(metadata=str(tmp_path / "nope.parquet"), out=str(tmp_path / "o")))
+
+
+@pytest.mark.slow
+@pytest.mark.cluster
+def test_cli_download_and_arrange_on_separate_executors(server, tmp_path, curate_cmd):
+    """`curate` in a subprocess on local-cluster: executors are separate Python processes."""
+    import subprocess
+
+    meta = laion_metadata(server.base_url, str(tmp_path / "m.parquet"))
+    ok = int(meta.kind.isin(["img", "redirect", "huge"]).sum())
+    master = ["--master", "local-cluster[2,1,1024]"]
+    common = dict(capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    dl = subprocess.run(curate_cmd + ["laionet", "download", "--metadata", "m.parquet", "--out", "shards",
+                                      "--number-sample-per-shard", "10", "--thread-count", "8",
+                                      "--retries", "0", "--timeout", "5"] + master, **common)
+    assert dl.returncode == 0, dl.stderr[-3000:]
+    report = json.load(open(tmp_path / "shards.report.json"))
+    assert report["kept"] == ok, (report, dl.stdout[-3000:], dl.stderr[-3000:])
+    ar = subprocess.run(curate_cmd + ["laionet", "arrange", "--shards", "shards", "--metadata", "m.parquet",
+                                      "--target", "laionet", "--target-df", "laionet_thresh0.7.parquet"] + master,
+                        **common)
+    assert ar.returncode == 0, ar.stderr[-3000:]
+    assert sum(len(files) for _, _, files in os.walk(tmp_path / "laionet")) == ok
+    assert (tmp_path / f"laionet_thresh0.7_success{ok}.parquet" / "_report.json").exists()
+    bad = subprocess.run(curate_cmd + ["laionet", "arrange", "--shards", "shards", "--metadata", "nope.parquet",
+                                       "--target", "laionet"], **common)
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: metadata not found: nope.parquet"
+
+
+def test_laionet_run_wires_download_and_arrange():
+    from jobs.laionet_run import RunConfig, stage_config, stage_named
+
+    cfg = build_config(RunConfig, dict(laion="parts", work_dir="w", retries=1, timeout=2.0, images=False,
+                                       stages=["filter", "download", "arrange"]))
+    dl = stage_named("download")
+    d = stage_config(cfg, dl, dl.resolve_job())
+    assert (d.metadata, d.out, d.retries, d.timeout) == ("w/filter", "w/download", 1, 2.0)
+    ar = stage_named("arrange")
+    a = stage_config(cfg, ar, ar.resolve_job())
+    assert (a.shards, a.metadata, a.target, a.images, a.success_df_stem()) == \
+        ("w/download", "w/filter", "w/arrange", False, "w/arrange.parquet")
+    assert RunConfig.__dataclass_fields__["stages"].default_factory() == ["label", "subset", "similarity", "filter"]

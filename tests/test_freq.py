@@ -104,7 +104,7 @@ def test_freq_of_captions_and_bad_values(spark, tmp_path):
                                                       "out": str(tmp_path / "f.txt"), "single_label": True}))
     counts = [c for _, c in read_frequency_file(str(tmp_path / "f.txt"), 1000)]
     assert counts[1] == 1 and sum(counts) == 1 and report.info["by"] == "caption"
-    assert (report.read, report.kept) == (4, 1)
+    assert (report.read, report.kept, report.dropped) == (4, 1, {"no_class": 2, "multi_label": 1})
 
     (tmp_path / "bad.tsv").write_text("filepath\tlabel\na\t5\nb\t1000\n")
     with pytest.raises(InputError, match=r"column 'label' holds '1000', which is not an ImageNet-1k class"):

@@ -205,3 +205,23 @@ def test_generated_entries_are_realistic_and_seeded():
     assert "\\n" in text and "\\t" in text and "\\r" in text
     assert generate_entries(concepts.wnids()[:50], 200, seed=1) == entries
     assert generate_entries(concepts.wnids()[:50], 200, seed=2) != entries
+
+
+def test_range_tallies_combine_into_list_counts(classes):
+    entries = [entry(f"n01440764_{i}.JPEG", title="" if i % 5 == 0 else "t") for i in range(40)]
+    entries[7] = {**entries[7], "title": 5}
+    entries[31] = {**entries[31], "wnid": "n00000000"}
+    data = json.dumps(entries).encode()
+    builder = build(classes, use_title=True)
+    for parts in (1, 3, 8):
+        tallies, kept = [], []
+        for start, end in C.split_ranges(len(data), parts):
+            tally = C.RangeTally()
+            kept.extend(C.kept_rows(data, start, end, builder, True, tally))
+            tallies.append(tally)
+        total = C.combine_tallies(tallies)
+        assert total.problem is None and total.read == 40
+        assert total.by_status == {C.KEPT: 30, C.EMPTY_CAPTION: 8, C.BAD_ENTRY: 1, C.UNKNOWN_WNID: 1}
+        assert total.by_label == {0: 30} and len(kept) == 30
+        assert [(i, name) for i, name, _ in total.bad] == [(7, "n01440764_7.JPEG"), (31, "n01440764_31.JPEG")]
+        assert kept[0][4] == C.order_key("n01440764_1.JPEG", 0, "shuffle")

@@ -11,7 +11,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from curation.errors import InputError
 from curation.laion import INDEX_SHIFT_PER_PART, part_number
 from curation.matching import laionet_reference_match
 from jobs.base import execute
@@ -205,6 +204,28 @@ def test_corrupt_part_is_an_error_or_skipped_and_counted(spark, parts, tmp_path,
     assert "skipping unreadable parquet file" in capsys.readouterr().err
     assert report.info["skipped_bad_files"] == 1 and report.info["input_files"] == 2
     assert report.read == ROWS - ROWS // 3
+
+
+def corrupt_text_pages(path):
+    """Garble the first TEXT data page of a parquet file; its footer stays readable."""
+    chunk = next(c for c in (pq.ParquetFile(path).metadata.row_group(0).column(i) for i in range(8))
+                 if c.path_in_schema == "TEXT")
+    with open(path, "r+b") as fh:
+        fh.seek(chunk.data_page_offset + 4)
+        fh.write(bytes(range(256)) * 8)
+
+
+def test_corrupt_pages_are_an_error_or_skipped_and_counted(spark, parts, tmp_path, capsys, lemma_map_file):
+    d = str(tmp_path / "pages")
+    files = copy_parts(parts, d)
+    corrupt_text_pages(files[0])
+    code, err = run_cli(LABEL_JOB, ["--laion", d, "--out", str(tmp_path / "out"), "--lemma-map", lemma_map_file],
+                        capsys)
+    assert code == 2 and err.splitlines()[-1].startswith("error: ") and os.path.basename(files[0]) in err.splitlines()[-1]
+    report = run_label(spark, MatchConfig(laion=d, out=str(tmp_path / "skipped"), skip_bad_files=True,
+                                          lemma_map=lemma_map_file))
+    assert report.info["rows_in_unreadable_pages"] > 0
+    assert report.read + report.info["rows_in_unreadable_pages"] == ROWS
 
 
 def test_other_bad_inputs_are_one_line_errors(spark, parts, tmp_path, capsys):

@@ -94,6 +94,8 @@ def test_unknown_classes_missing_similarity_and_bad_inputs():
     dup = pd.concat([meta, meta.head(1)])
     with pytest.raises(InputError, match="laion_index.*not unique"):
         select_subset(dup, thresh=0.5)
+    with pytest.raises(InputError, match="laion_index.*null"):
+        select_subset(meta.assign(laion_index=meta.laion_index.astype("Int64").mask(meta.index == 3)), thresh=0.5)
 
 
 def test_output_names_follow_the_original():
@@ -125,8 +127,8 @@ def _success_metadata(folder, n_rows=600, n_files=3, seed=0):
     })
     df.loc[5, "wnid"] = "n02112837"  # LAIONet's husky wnid: label of n02110185
     os.makedirs(folder, exist_ok=True)
-    for i, part in enumerate(np.array_split(df, n_files)):
-        part.to_parquet(os.path.join(folder, f"part-{i:05d}.parquet"), index=False)
+    for i, rows in enumerate(np.array_split(np.arange(n_rows), n_files)):
+        df.iloc[rows].to_parquet(os.path.join(folder, f"part-{i:05d}.parquet"), index=False)
     return df
 
 
@@ -174,8 +176,9 @@ def test_job_is_deterministic_across_masters_and_partitioning(spark, tmp_path, c
 
     meta = _success_metadata(str(tmp_path / "a"), n_files=1)
     os.makedirs(tmp_path / "b")
-    for i, part in enumerate(np.array_split(meta.sample(frac=1, random_state=4), 5)):
-        part.to_parquet(tmp_path / "b" / f"p{i}.parquet", index=False)
+    shuffled = meta.sample(frac=1, random_state=4)
+    for i, rows in enumerate(np.array_split(np.arange(len(meta)), 5)):
+        shuffled.iloc[rows].to_parquet(tmp_path / "b" / f"p{i}.parquet", index=False)
     run_subsets(spark, _subsets_cfg(df=str(tmp_path / "b"), out_dir=str(tmp_path / "out_b"),
                                     thresh=0.7, frac=0.5, seed=11))
     proc = subprocess.run(curate_cmd + ["laionet", "subsets", "--df", str(tmp_path / "a"), "--out-dir",

@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from curation.concepts import classnames, wnid_to_label, wnids
 from curation.t2t import match_frequencies

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -13,11 +14,18 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_output(tmp_path_factory, curate_cmd):
-    """A small `curate demo` run (sample data, label -> filter on local[*])."""
-    out = str(tmp_path_factory.mktemp("demo") / "demo-output")
-    proc = subprocess.run([*curate_cmd, "demo", "--out", out, "--rows", "1500", "--parts", "2"],
-                          capture_output=True, text=True, timeout=900)
+def demo_output(tmp_path_factory):
+    """A small `curate demo` run (sample data, label -> filter on local[*]) with the tiny
+    random-weight CLIP of the tests instead of the demo's MiniLM, which scores a few hundred
+    captions in minutes on a busy 2-core machine; the outputs have the same layout."""
+    from tiny_clip import write_tiny_clip
+
+    root = tmp_path_factory.mktemp("demo")
+    model, checkpoint = write_tiny_clip(str(root / "tiny_clip"))
+    out = str(root / "demo-output")
+    proc = subprocess.run([sys.executable, "-m", "jobs.cli", "demo", "--out", out, "--rows", "1500", "--parts", "2",
+                           "--encoder", "open_clip", "--model", model, "--pretrained", checkpoint,
+                           "--threshold", "0.2"], capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     return out
 

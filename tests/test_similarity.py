@@ -153,6 +153,22 @@ def test_bad_model_fails_in_one_line_before_spark(monkeypatch, capsys, tmp_path,
     assert err.count("\n") == 0 and f"config key '{key}'" in err and message in err
 
 
+def test_bad_model_files_are_one_line_errors(tmp_path, tiny_clip):
+    from curation.errors import ConfigError, InputError
+    from udfs.encoders import EncoderSpec, get_text_encoder
+
+    not_json = tmp_path / "broken.json"
+    not_json.write_text("{embed_dim: ")
+    with pytest.raises(ConfigError, match="broken.json is not a readable JSON file"):
+        EncoderSpec(model=str(not_json), pretrained=tiny_clip[1]).check()
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    spec = EncoderSpec(model=tiny_clip[0], pretrained=str(corrupt))
+    spec.check()  # the file exists; loading it is what fails
+    with pytest.raises(InputError, match=r"cannot load checkpoint .*corrupt.pt into open_clip model tiny-clip-test"):
+        get_text_encoder(spec)
+
+
 # ---------------------------------------------------------------- the Spark job
 def test_similarity_job_scores_single_wnid_rows(spark, tmp_path, tiny_clip):
     from jobs.config import build_config
@@ -220,3 +236,19 @@ def test_similarity_bad_input_names_file_and_column(spark, tmp_path, tiny_clip):
     with pytest.raises(InputError, match=r"subset2: column 'laion_index' has type string, expected bigint"):
         run(spark, cfg2)
     assert not os.path.exists(tmp_path / "o")
+
+
+@pytest.mark.gpu
+def test_cuda_fp16_encoder_matches_cpu_fp32(tiny_clip):
+    import torch
+
+    from udfs.encoders import EncoderSpec, get_text_encoder, task_device
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA device")
+    spec = EncoderSpec(model=tiny_clip[0], pretrained=tiny_clip[1])
+    assert task_device(spec) == ("cuda:0", "fp16")  # auto, outside a Spark task
+    texts = ["a kit fox in the desert", "tench", "goldfish bowl " * 30]
+    gpu = get_text_encoder(spec).encode(texts)
+    cpu = get_text_encoder(EncoderSpec(model=tiny_clip[0], pretrained=tiny_clip[1], device="cpu")).encode(texts)
+    np.testing.assert_allclose(gpu, cpu, atol=2e-2)

@@ -131,7 +131,7 @@ def test_t2t_search_with_encoder_corpus_is_exact(spark, t2t_inputs, tmp_path):
     assert list(got["filename"].unique()) == list(queries["filename"])
     np.testing.assert_array_equal(got["laion_index"].to_numpy().reshape(-1, 5), want_ids)
     np.testing.assert_allclose(got["similarity"].to_numpy().reshape(-1, 5), want_sims, atol=1e-5)
-    assert (got.groupby("filename")["rank"].apply(list) == [[1, 2, 3, 4, 5]] * len(queries)).all()
+    assert all(r == [1, 2, 3, 4, 5] for r in got.groupby("filename")["rank"].apply(list))
     assert set(got["wnid"]) <= set(WNIDS)
 
     report = json.loads((out / "_report.json").read_text())
@@ -141,11 +141,20 @@ def test_t2t_search_with_encoder_corpus_is_exact(spark, t2t_inputs, tmp_path):
     assert emb_report["read"] == 52 and emb_report["dropped"] == {"no_caption": 6}
 
     # a second search reuses the embeddings; other weights are refused, not overwritten
+    from jobs.config import build_config
+    from jobs.laionet_t2t import T2TSearchConfig, _encoder_corpus
+
+    def config(*extra):
+        args = dict(zip(*[iter(a.lstrip("-").replace("-", "_") if a.startswith("--") else a
+                               for a in _search_args(inp, tmp_path / "x", "--text-emb", str(emb), *extra))] * 2))
+        return build_config(T2TSearchConfig, args)
+
     mtime = os.path.getmtime(emb / "_report.json")
-    assert execute(SEARCH, _search_args(inp, tmp_path / "again", "--text-emb", str(emb), "--batch-size", "3")) == 0
+    assert _encoder_corpus(spark, config("--batch-size", "3")).count() == 46
     assert os.path.getmtime(emb / "_report.json") == mtime
     other = write_tiny_clip(str(inp["dir"] / "clip"), name="tiny-clip-other", seed=1)[1]
-    assert execute(SEARCH, _search_args(inp, tmp_path / "x", "--text-emb", str(emb), "--pretrained", other)) == 2
+    with pytest.raises(InputError, match="is not a complete `curate laionet embed` output"):
+        _encoder_corpus(spark, config("--pretrained", other))
 
     # the subset: one row per retrieved LAION row with its most similar class
     sub = tmp_path / "subset"
@@ -214,3 +223,52 @@ def test_same_output_on_local1_and_local2(spark, t2t_inputs, tmp_path, curate_cm
     one = pd.read_parquet(tmp_path / "one").sort_values(["filename", "rank"]).reset_index(drop=True)
     two = pd.read_parquet(tmp_path / "two").sort_values(["filename", "rank"]).reset_index(drop=True)
     pd.testing.assert_frame_equal(one, two)
+
+
+@pytest.mark.slow
+def test_whole_recipe_on_sample_data(spark, tmp_path):
+    """Sample LAION -> LAIONet (run, download, arrange) and laionet-t2t (search, subset,
+    download, arrange) against the local image server -> match-freq; every TSV file path
+    is an arranged image."""
+    from curation.sample_images import serve_sample_images
+    from jobs import laionet_arrange, laionet_download, laionet_match_freq, laionet_run, sample_data
+    from jobs.config import build_config
+
+    model, pretrained = write_tiny_clip(str(tmp_path / "clip"))
+    work = tmp_path / "work"
+    with serve_sample_images(stall_seconds=0.5) as base:
+        sample_data.run(None, build_config(sample_data.SampleLaionConfig, {
+            "out": str(tmp_path / "laion"), "rows": 300, "parts": 2, "seed": 5, "image_base_url": base}))
+        laionet_run.run(spark, build_config(laionet_run.RunConfig, {
+            "laion": str(tmp_path / "laion"), "work_dir": str(work), "model": model, "pretrained": pretrained,
+            "threshold": 0.0, "partitions": 2}))
+
+        def images(metadata, name):
+            laionet_download.run(spark, build_config(laionet_download.DownloadConfig, {
+                "metadata": metadata, "out": str(work / f"{name}-data"), "number_sample_per_shard": 50,
+                "thread_count": 8, "retries": 0, "timeout": 0.5}))
+            laionet_arrange.run(spark, build_config(laionet_arrange.ArrangeConfig, {
+                "shards": str(work / f"{name}-data"), "metadata": metadata, "target": str(tmp_path / name),
+                "target_df": str(work / f"{name}.parquet")}))
+            (success,) = [p for p in os.listdir(work) if p.startswith(f"{name}_success")]
+            return str(work / success)
+
+        laionet = images(str(work / "filter"), "laionet")
+        classes = sorted(pd.read_parquet(laionet)["wnid"].unique())
+        caps = tmp_path / "caps.json"
+        caps.write_text(json.dumps(generate_entries(classes, per_class_max=8, seed=2)))
+        assert execute(SEARCH, ["--captions-json", str(caps), "--laion", str(tmp_path / "laion"), "--model", model,
+                                "--pretrained", pretrained, "--device", "cpu", "--topk", "3",
+                                "--text-emb", str(work / "emb"), "--out", str(work / "search")]) == 0
+        assert execute(SUBSET, ["--search", str(work / "search"), "--laion", str(tmp_path / "laion"),
+                                "--out", str(work / "t2t")]) == 0
+        t2t = images(str(work / "t2t"), "laionet-t2t")
+
+    report = laionet_match_freq.run(spark, build_config(laionet_match_freq.MatchFreqConfig, {
+        "df": laionet, "t2t_df": t2t, "captions_df": str(caps), "out_dir": str(tmp_path / "out"),
+        "laionet_root": str(tmp_path / "laionet"), "t2t_root": str(tmp_path / "laionet-t2t")}))
+    n = report.kept
+    tsv = pd.read_csv(tmp_path / "out" / f"laionet_match_incaps_{n}.tsv", sep="\t", quoting=3, keep_default_na=False)
+    assert len(tsv) == n > 0 and all(os.path.isfile(p) for p in tsv["filepath"])
+    assert report.info["from_t2t"] > 0 and report.info["from_laionet"] > 0
+    assert report.info["achieved_total"] + report.info["shortfall_total"] == report.info["target_total"]

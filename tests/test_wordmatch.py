@@ -45,7 +45,7 @@ def test_escaped_lemmas_are_literal_and_compat_reproduces_the_original():
 
 def _random_captions(n, seed):
     rng = random.Random(seed)
-    pieces = list("abfoxrvRVnt.-_ 'é1İ") + ["fox", "R.V.", "ant", "man-eater", "jack-o'-lantern",
+    pieces = list("abfoxrvRVnt.-_ 'é1İ\n\t") + ["fox", "R.V.", "ant", "man-eater", "jack-o'-lantern",
                                              "Fox", "RED FOX", "a_b", "RECREATIONAL vehicle"]
     return [None if rng.random() < 0.01 else "".join(rng.choice(pieces) for _ in range(rng.randint(0, 12)))
             for _ in range(n)]
@@ -63,6 +63,12 @@ def test_same_answers_as_pandas_str_contains(compat):
                                              regex=True, na=False).tolist()
             assert [label in labels for labels in got] == expected, label
     assert sum(map(len, got)) > 500  # the generator really produces matches
+
+
+def test_match_batch_gives_positions_and_labels():
+    positions, labels = WordMatcher(LEMMAS).match_batch(["fox", None, "", "ant fox\nant", "x"])
+    assert positions.tolist() == [0, 0, 3, 3, 3] and labels.tolist() == [0, 4, 0, 2, 4]
+    assert [a.tolist() for a in WordMatcher(LEMMAS).match_batch([])] == [[], []]
 
 
 def test_fold_case_keeps_positions():

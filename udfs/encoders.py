@@ -21,6 +21,7 @@ Why it is shaped like this:
   (`_encode_clip_tokens`) is exact (tested against open_clip's own `encode_text`).
   Captions longer than the context are truncated by open_clip's tokenizer (EOT kept last).
 """
+import json
 import os
 import socket
 import threading
@@ -30,7 +31,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from curation.errors import ConfigError
+from curation.errors import ConfigError, InputError
 
 ENCODERS = ("open_clip", "sentence-transformers")
 DEVICES = ("auto", "cpu", "cuda")
@@ -113,6 +114,13 @@ def _open_clip_model_name(model: str, key: str) -> str:
     if model.endswith(".json"):
         if not os.path.isfile(model):
             raise ConfigError(key, f"model config file not found: {model}")
+        try:
+            with open(model) as fh:
+                model_cfg = json.load(fh)
+        except (OSError, ValueError) as e:
+            raise ConfigError(key, f"{model} is not a readable JSON file: {e}") from None
+        if not isinstance(model_cfg, dict) or not {"embed_dim", "text_cfg"} <= set(model_cfg):
+            raise ConfigError(key, f"{model} is not an open_clip model config (needs embed_dim and text_cfg)")
         open_clip.add_model_config(model)
         return os.path.splitext(os.path.basename(model))[0]
     if model not in open_clip.list_models():
@@ -172,7 +180,7 @@ def task_device(spec: EncoderSpec) -> Tuple[str, str]:
         gpu = _task_gpu()
         if gpu is not None:
             device = f"cuda:{gpu}"
-        elif _in_spark_task() is False:
+        elif not _in_spark_task():
             import torch
 
             if torch.cuda.is_available():
@@ -210,7 +218,10 @@ def _task_gpu() -> Optional[str]:
 
 # ---------------------------------------------------------------- encoders
 class TextEncoder:
-    """`encode(texts) -> float32 [n, d]` with L2-normalised rows, in input order."""
+    """`encode(texts) -> float32 [n, d]` with L2-normalised rows, in input order.
+
+    A null text is encoded as the string "None", as the original did (`fillna('None')`).
+    """
 
     dim: int
 
@@ -236,8 +247,13 @@ class OpenClipTextEncoder(TextEncoder):
         import torch
 
         name = _open_clip_model_name(spec.model, "model")
-        self.model = open_clip.create_model(name, pretrained=spec.pretrained or None, precision=precision,
-                                            device=device, force_quick_gelu=spec.quick_gelu)
+        try:
+            self.model = open_clip.create_model(name, pretrained=spec.pretrained or None, precision=precision,
+                                                device=device, force_quick_gelu=spec.quick_gelu)
+        except Exception as e:  # noqa: BLE001 - torch/pickle raise many types for a bad file
+            # a corrupt file or weights of another architecture: name both, in one line
+            raise InputError(f"cannot load checkpoint {spec.pretrained} into open_clip model {name}: "
+                             f"{str(e).strip().splitlines()[0][:300]}") from None
         self.model.eval()
         self.tokenizer = open_clip.get_tokenizer(name)
         self.device = torch.device(device)

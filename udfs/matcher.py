@@ -20,10 +20,8 @@ import pyarrow as pa
 
 from pyspark.accumulators import AccumulatorParam
 
+from curation.laion import INDEX_COLUMN, TEXT_COLUMN
 from curation.matching import CaptionMatches, LemmaMatcher
-
-TEXT_COLUMN = "TEXT"
-INDEX_COLUMN = "laion_index"
 
 _MATCHERS: Dict[str, LemmaMatcher] = {}
 
@@ -57,9 +55,9 @@ class CaptionCounts(AccumulatorParam):
 
 
 def caption_counts(found: CaptionMatches) -> Dict[str, int]:
-    """What a batch held: captions read, null, empty, and captions with a match."""
+    """What a batch held: captions read, null, empty, with a match; (caption, lemma) pairs."""
     return {"read": found.n_captions, "null_caption": found.n_null, "empty_caption": found.n_empty,
-            "matched": len(found.matched_rows)}
+            "matched": len(found.matched_rows), "pairs": len(found.rows)}
 
 
 def _matches(batch: pa.RecordBatch, matcher: LemmaMatcher, counts) -> CaptionMatches:
