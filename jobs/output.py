@@ -91,21 +91,6 @@ def read_text(spark, path: str) -> str:
         stream.close()
 
 
-def write_text(spark, path: str, text: str) -> None:
-    """Write a small text file atomically (temporary name, then rename)."""
-    tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
-    fs, htmp = _fs(spark, tmp)
-    out = fs.create(htmp, True)
-    try:
-        out.write(bytearray(text.encode("utf-8")))
-    finally:
-        out.close()
-    hdst = _hpath(spark, path)
-    if fs.exists(hdst):
-        fs.delete(hdst, True)
-    rename(spark, tmp, path)
-
-
 def write_bytes(spark, path: str, data: bytes) -> None:
     """Write a small binary file (e.g. a PNG plot) atomically (temporary name, then rename)."""
     tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
@@ -117,6 +102,11 @@ def write_bytes(spark, path: str, data: bytes) -> None:
         out.close()
     delete(spark, path)
     rename(spark, tmp, path)
+
+
+def write_text(spark, path: str, text: str) -> None:
+    """Write a small text file atomically (temporary name, then rename)."""
+    write_bytes(spark, path, text.encode("utf-8"))
 
 
 def require_input(spark, path: str, what: str = "input") -> None:
