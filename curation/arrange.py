@@ -12,7 +12,10 @@ Spark task that reads the tars (`udfs/arrange.py`) only moves bytes:
   than `max_pixels` pixels are a `decompression_bomb` (nothing is decoded, so a bomb costs
   nothing to reject);
 - samples are matched to the metadata by `laion_index` through `WnidIndex`, a sorted
-  array lookup that is cheap to broadcast (about 10 bytes per row).
+  array lookup that is cheap to broadcast (about 12 bytes per row);
+- what happened to each metadata row is decided by `row_outcomes` from the tasks' compact
+  sample statuses (a laion_index and a one-byte status code per sample, the same order of
+  size as the index the driver already holds), with numpy instead of a Spark join.
 """
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ import os
 import re
 import struct
 import warnings
-from typing import Dict, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -33,6 +37,11 @@ IMAGE_EXTS = ("jpg", "jpeg", "png", "webp")
 DEFAULT_MAX_PIXELS = 89_478_485
 #: statuses of a sample that count as a successfully arranged row
 SUCCESS = ("written", "present", "checked")
+#: every status a sample (or tar problem) can get; its position is the status code tasks send
+STATUSES = SUCCESS + ("not_in_metadata", "no_image", "invalid_wnid", "bad_laion_index", "not_an_image",
+                      "decompression_bomb", "no_laion_index", "unsafe_member_name", "unsafe_member_type",
+                      "corrupt_tar")
+STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 
 
 class Rejected(ValueError):
@@ -176,3 +185,59 @@ def tree_class_counts(target: str) -> Dict[str, int]:
                 with os.scandir(entry.path) as files:
                     counts[entry.name] = sum(1 for f in files if f.is_file())
     return dict(sorted(counts.items()))
+
+
+@dataclass
+class RowOutcomes:
+    """What happened to the metadata rows (in `WnidIndex` order) after the tasks ran."""
+    kept: np.ndarray  # bool per row: the row has an image (and a valid wnid)
+    reasons: Dict[str, int]  # why the other rows have none: {reason: rows}
+    several: int  # rows found in more than one sample
+
+    def kept_laion_index(self, index: WnidIndex) -> np.ndarray:
+        return index.laion_index[self.kept]
+
+
+def row_outcomes(index: WnidIndex, laion_index: np.ndarray, codes: np.ndarray) -> RowOutcomes:
+    """Rows of `index` given every sample's (laion_index, status code).
+
+    A row is kept when one of its samples succeeded and its wnid is valid; otherwise its
+    reason is `invalid_wnid`, else the alphabetically first status of its failed samples,
+    else `not_downloaded`. Samples whose laion_index is not in the index are ignored here
+    (the tasks call them `not_in_metadata`).
+    """
+    n = len(index)
+    laion_index = np.asarray(laion_index, dtype=np.int64)
+    codes = np.asarray(codes, dtype=np.int64)
+    pos = np.searchsorted(index.laion_index, laion_index)
+    inside = pos < n
+    match = np.zeros(len(pos), dtype=bool)
+    match[inside] = index.laion_index[pos[inside]] == laion_index[inside]
+    pos, codes = pos[match], codes[match]
+    success = codes < len(SUCCESS)
+    ok = np.zeros(n, dtype=bool)
+    ok[pos[success]] = True
+    # the first failure by name: rank statuses alphabetically, take the minimum rank per row
+    by_name = sorted(range(len(STATUSES)), key=STATUSES.__getitem__)
+    rank = np.empty(len(STATUSES), dtype=np.int64)
+    rank[by_name] = np.arange(len(STATUSES))
+    why = np.full(n, len(STATUSES), dtype=np.int64)
+    np.minimum.at(why, pos[~success], rank[codes[~success]])
+    valid_name = np.array([is_wnid(w) for w in index.names], dtype=bool)
+    wnid_ok = valid_name[index.codes] if n else np.zeros(0, dtype=bool)
+    kept = ok & wnid_ok
+    counts = np.bincount(why[~ok & wnid_ok], minlength=len(STATUSES) + 1)
+    reasons = {STATUSES[by_name[r]]: int(c) for r, c in enumerate(counts[:-1])}
+    # a row whose wnid cannot name a folder is `invalid_wnid` whatever its samples say
+    reasons["invalid_wnid"] += int((~wnid_ok).sum())
+    reasons["not_downloaded"] = int(counts[-1])
+    several = int((np.bincount(pos, minlength=n) > 1).sum())
+    return RowOutcomes(kept, {k: v for k, v in reasons.items() if v}, several)
+
+
+def status_counts(pairs: Iterable[Tuple[str, int]]) -> Dict[str, int]:
+    """{status: n} summed over (status, n) pairs, sorted by status."""
+    total: Dict[str, int] = {}
+    for status, n in pairs:
+        total[status] = total.get(status, 0) + int(n)
+    return dict(sorted(total.items()))

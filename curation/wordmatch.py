@@ -3,10 +3,11 @@
 The original recipe ran one regex pass per class over the whole corpus:
 `caption.str.contains(r'\\b(lemma|lemma|...)\\b', case=False)` for each of 1000 synsets.
 `WordMatcher` gives the same answers with a single Aho-Corasick scan per caption
-(pyahocorasick, the matcher library of the LAIONet label job): every occurrence of every
-lemma in the lower-cased caption is a candidate, and a candidate counts when both of its
-ends sit on a regex word boundary (`\\b`: exactly one of the two neighbouring characters is
-a word character, the string's ends counting as non-word).
+(pyahocorasick; the LAIONet label job scans bytes with ahocorasick-rs, see
+`curation/matching.py`): every occurrence of every lemma in the lower-cased caption is a
+candidate, and a candidate counts when both of its ends sit on a regex word boundary
+(`\\b`: exactly one of the two neighbouring characters is a word character, the string's
+ends counting as non-word).
 
 Lemmas are matched literally, i.e. with regex-escaped semantics. The original did not
 escape them, so `.` in `R.V.` matched any character; `compat_unescaped=True` reproduces that

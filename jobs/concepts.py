@@ -13,54 +13,13 @@ run without Spark write local paths only; each output gets `<file>.config.yaml` 
 from __future__ import annotations
 
 import os
-import uuid
 from dataclasses import dataclass
-from typing import Callable
 
 from curation import concepts
-from curation.errors import ConfigError
 from curation.report import StageReport
 from jobs.base import Job, main_for
-from jobs.config import config_to_yaml, opt
-
-
-# ---------------------------------------------------------------- local outputs (no Spark)
-def _local_out(cfg, key: str = "out") -> str:
-    from jobs.output import local_path
-
-    path = local_path(getattr(cfg, key))
-    if path is None:
-        raise ConfigError(key, f"must be a local path (this job runs without Spark), got {getattr(cfg, key)!r}")
-    return path
-
-
-def _write_local(path: str, write: Callable[[str], None]) -> None:
-    """Write a file atomically: `write(tmp)`, then rename into place."""
-    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _write_text(path: str, text: str) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-
-    _write_local(path, write)
-
-
-def _finish_local_file(path: str, cfg, report: StageReport) -> None:
-    """The config/report sidecars of a local single-file output (as jobs.output.finish_file)."""
-    from jobs.output import CONFIG_NAME, REPORT_NAME, sidecar
-
-    _write_text(sidecar(path, CONFIG_NAME, False), config_to_yaml(cfg))
-    _write_text(sidecar(path, REPORT_NAME, False), report.to_json())
-    print(report.summary())
+from jobs.config import opt
+from jobs.output import finish_local_file, local_out, write_local, write_local_bytes
 
 
 # ---------------------------------------------------------------- classes
@@ -71,15 +30,15 @@ class ClassesConfig:
     out: str = opt(None, "output TSV (wnid<TAB>classname)", required=True)
 
     def validate(self):
-        _local_out(self)
+        local_out(self)
 
 
 def run_classes(_spark, cfg: ClassesConfig):
-    out = _local_out(cfg)
+    out = local_out(cfg)
     df = concepts.classes_from_reference(os.path.join(cfg.reference, "descriptors_imagenet_synset.json"),
                                          os.path.join(cfg.reference, "descriptors_imagenet.json"))
-    _write_local(out, lambda tmp: concepts.write_classes(df, tmp))
-    _finish_local_file(out, cfg, StageReport("concepts classes", read=len(df), kept=len(df),
+    write_local(out, lambda tmp: concepts.write_classes(df, tmp))
+    finish_local_file(out, cfg, StageReport("concepts classes", read=len(df), kept=len(df),
                                              info={"out": cfg.out}))
     return df
 
@@ -91,15 +50,15 @@ class BuildConfig:
     classes: str = opt(None, "class list TSV (wnid<TAB>classname) [default: the packaged list]")
 
     def validate(self):
-        _local_out(self)
+        local_out(self)
 
 
 def run_build(_spark, cfg: BuildConfig):
-    out = _local_out(cfg)
+    out = local_out(cfg)
     classes = concepts.read_classes(cfg.classes or concepts.CLASSES_FILE)
     df = concepts.build_concept_table(classes)
-    _write_local(out, lambda tmp: concepts.write_concept_table(df, tmp))
-    _finish_local_file(out, cfg, StageReport("concepts build", read=len(classes), kept=len(df),
+    write_local(out, lambda tmp: concepts.write_concept_table(df, tmp))
+    finish_local_file(out, cfg, StageReport("concepts build", read=len(classes), kept=len(df),
                                              info={"out": cfg.out, "lemmas": int(df["lemmas"].map(len).sum())}))
     return df
 
@@ -116,22 +75,22 @@ class LemmaMapConfig:
                                         "a well-known hypernym (default: ignore those wnids)")
 
     def validate(self):
-        _local_out(self)
+        local_out(self)
 
 
 def run_lemma_map(_spark, cfg: LemmaMapConfig):
-    out = _local_out(cfg)
+    out = local_out(cfg)
     synsets = (concepts.standard_synsets() if cfg.synsets == "standard"
                else concepts.read_synsets_file(cfg.synsets))
     built = concepts.build_lemma_map_detailed(synsets, cfg.scope, cfg.extend_hypernyms)
-    _write_text(out, concepts.lemma_map_json(built.lemma2wnid))
+    write_local_bytes(out, concepts.lemma_map_json(built.lemma2wnid).encode("utf-8"))
     empty = concepts.wnids_without_lemma(built.lemma2wnid, synsets)
     report = StageReport("concepts lemma-map", read=built.entries, kept=len(built.lemma2wnid),
                          dropped=dict(built.dropped),
                          info={"out": cfg.out, "synsets": len(synsets), "lemmas": len(built.lemma2wnid),
                                "wnids": len(set(built.lemma2wnid.values())),
                                "wnids_without_lemma": empty, "extended_lemmas": len(built.extended)})
-    _finish_local_file(out, cfg, report)
+    finish_local_file(out, cfg, report)
     print(f"{len(built.lemma2wnid):,} lemmas over {len(set(built.lemma2wnid.values())):,} wnids; "
           f"{len(empty)} wnids without a lemma")
     return built

@@ -119,8 +119,10 @@ def write_frequency_and_plot(spark, counts_by_label: Mapping[int, int], freq_pat
                         title=title)
     png_path = plot_path_for(freq_path)
     if spark is None:
-        _write_local_bytes(freq_path, text.encode("utf-8"))
-        _write_local_bytes(png_path, png)
+        from jobs.output import write_local_bytes
+
+        write_local_bytes(freq_path, text.encode("utf-8"))
+        write_local_bytes(png_path, png)
     else:
         from jobs import output
 
@@ -129,14 +131,6 @@ def write_frequency_and_plot(spark, counts_by_label: Mapping[int, int], freq_pat
     return freq_path, png_path
 
 
-def _write_local_bytes(path: str, data: bytes) -> None:
-    from jobs.concepts import _write_local
-
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-
-    _write_local(path, write)
 
 
 # ---------------------------------------------------------------- curate freq
@@ -286,9 +280,9 @@ def run_freq_plot(_spark, cfg: FreqPlotConfig):
     from curation.concepts import classnames
     from curation.frequency import read_frequency_file
     from curation.plots import long_tail_png
-    from jobs.concepts import _local_out
+    from jobs.output import local_out, write_local_bytes
 
-    out = _local_out(cfg)
+    out = local_out(cfg)
     n_classes = len(classnames())
     curves = {}
     for i, path in enumerate(cfg.freqs):
@@ -296,7 +290,7 @@ def run_freq_plot(_spark, cfg: FreqPlotConfig):
             raise InputError(f"frequency file not found: {path}")
         rows = read_frequency_file(path, expected_lines=n_classes)
         curves[cfg.names[i] if cfg.names else os.path.basename(path)] = [count for _, count in rows]
-    _write_local_bytes(out, long_tail_png(curves, title=cfg.title))
+    write_local_bytes(out, long_tail_png(curves, title=cfg.title))
     print(f"[freq plot] {len(curves)} curve(s) -> {out}")
     return out
 

@@ -13,7 +13,8 @@ one task and turns `"title": 5` into the string "5" instead of reporting it. Par
 writing are one pass: each task sends a small tally of its range (counts by status and
 label, its first bad entries) through an accumulator, the TSV is written under a temporary
 name, and it gets its final name (which holds the row count) only when the tallies show a
-complete, clean parse. Every random choice is hashed from the file name/path and the seed (`curation.sampling`),
+complete, clean parse; no single task and no driver-side Python handles all rows
+(`_write_tsv`). Every random choice is hashed from the file name/path and the seed (`curation.sampling`),
 so outputs do not depend on partitioning. Bad entries stop the job with a one-line error
 naming the first one, or with `--skip-bad-rows` are counted and sampled in the report.
 """
@@ -29,10 +30,14 @@ from jobs.base import Job, main_for
 from jobs.config import opt
 from jobs import output
 
-#: the kept rows of the parse; `chunk` and `idx` (position in the chunk) give the JSON order
-_KEPT_SCHEMA = "chunk int, idx long, filepath string, label int, caption string, shuffle_key long"
+#: the kept rows of the parse: `line` is the TSV line (filepath, label, caption) without its
+#: newline; `chunk` and `idx` (position in the chunk) give the JSON order, `bucket` the
+#: output partition (see `_write_tsv`)
+_KEPT_SCHEMA = "bucket int, chunk int, idx long, line string, shuffle_key long"
 #: bytes of JSON per parse task (at least two tasks per core)
 _BYTES_PER_TASK = 32 << 20
+#: rows per Arrow batch a parse task hands to Spark
+_BATCH_ROWS = 20_000
 
 
 # ---------------------------------------------------------------- configs
@@ -126,39 +131,142 @@ class _ByKey:
 
 
 def _kept_rows(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_root: str,
-               shuffle: bool, tallies):
+               shuffle: bool, n_buckets: int, tallies):
     """The kept rows (`_KEPT_SCHEMA`), one parse task per byte range; each task adds its
-    `RangeTally` to the `tallies` accumulator."""
-    import pandas as pd
+    `RangeTally` to the `tallies` accumulator. `bucket` is the range number without
+    `shuffle`; with it, which of `n_buckets` equal, increasing intervals of the 64-bit
+    shuffle key the row's key is in."""
+    import pyarrow as pa
 
     from curation import concepts
     from curation.captions import CaptionBuilder, RangeTally, kept_rows
 
-    classes = concepts.load_concepts()[["wnid", "label", "classname", "lemmas"]]
+    table = concepts.load_concepts()
+    # plain lists, so that the parse tasks need not import pandas to unpickle them
+    classes = {"wnid": list(table["wnid"]), "label": [int(x) for x in table["label"]],
+               "classname": list(table["classname"]), "lemmas": [list(x) for x in table["lemmas"]]}
     templates = concepts.openai_templates() if spec.mode == "openai80" else ()
-    columns = [c.split()[0] for c in _KEPT_SCHEMA.split(", ")]
-    batch_rows = 20_000
+    schema = pa.schema([("bucket", pa.int32()), ("chunk", pa.int32()), ("idx", pa.int64()),
+                        ("line", pa.string()), ("shuffle_key", pa.int64())])
+    offset = 1 << 63  # order keys are signed
 
-    def parse(frames):
+    def to_batch(chunk: int, rows: list):
+        n = len(rows)
+        idx, filepath, label, caption, key = zip(*rows)
+        if shuffle:
+            bucket = pa.array([((k + offset) * n_buckets) >> 64 for k in key], pa.int32())
+            key = pa.array(key, pa.int64())
+        else:
+            bucket, key = pa.array([chunk] * n, pa.int32()), pa.nulls(n, pa.int64())
+        lines = [f"{p}\t{lab}\t{c}" for p, lab, c in zip(filepath, label, caption)]
+        return pa.RecordBatch.from_arrays(
+            [bucket, pa.array([chunk] * n, pa.int32()), pa.array(idx, pa.int64()),
+             pa.array(lines, pa.string()), key], schema=schema)
+
+    def parse(batches):
         import mmap
 
         builder = CaptionBuilder(spec, imagenet_root, classes, templates)
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            for frame in frames:
-                for chunk in map(int, frame["id"]):
+            for record_batch in batches:
+                for chunk in record_batch.column(0).to_pylist():
                     start, end = ranges[chunk]
                     tally, rows = RangeTally(), []
                     for row in kept_rows(data, start, end, builder, shuffle, tally):
-                        rows.append((chunk,) + row)
-                        if len(rows) == batch_rows:
-                            yield pd.DataFrame(rows, columns=columns)
+                        rows.append(row)
+                        if len(rows) == _BATCH_ROWS:
+                            yield to_batch(chunk, rows)
                             rows = []
                     if rows:
-                        yield pd.DataFrame(rows, columns=columns)
+                        yield to_batch(chunk, rows)
                     tallies.add({chunk: tally})
 
     # one range number per partition, hence per task
-    return spark.range(0, len(ranges), 1, len(ranges)).mapInPandas(parse, _KEPT_SCHEMA)
+    return spark.range(0, len(ranges), 1, len(ranges)).mapInArrow(parse, _kept_struct())
+
+
+def _kept_struct():
+    """`_KEPT_SCHEMA` as a StructType: a DDL string would be parsed by the JVM, whose cold
+    SQL parser took ~3 s (under load) of the job's start."""
+    from pyspark.sql import types as T
+
+    kinds = {"int": T.IntegerType(), "long": T.LongType(), "string": T.StringType()}
+    return T.StructType([T.StructField(name, kinds[kind]) for name, kind in
+                         (col.split() for col in _KEPT_SCHEMA.split(", "))])
+
+
+def _to_bucket_partitions(spark, rows, n: int):
+    """`rows` moved so that partition p holds exactly the rows with `bucket` p:
+    `repartitionById` (Spark >= 4.1); before it, hash partitioning on a value chosen per
+    bucket so that it lands in partition p (`pmod(hash(value), n)`, Murmur3 as the SQL
+    `hash`: candidates are hashed in one small job and the first per partition kept)."""
+    if hasattr(rows, "repartitionById"):
+        return rows.repartitionById(n, "bucket")
+    return _by_hash(spark, rows, n)
+
+
+def _by_hash(spark, rows, n: int):
+    """`_to_bucket_partitions` without `repartitionById`."""
+    from pyspark.sql import functions as F
+
+    landed = (spark.range(0, 64 * n, 1, 1)
+              .select("id", F.expr(f"pmod(hash(id), {int(n)})").alias("p")).collect())
+    ids: Dict[int, int] = {}
+    for r in landed:
+        ids.setdefault(int(r["p"]), int(r["id"]))
+    if len(ids) != n:  # 64 candidates per partition: practically impossible
+        raise RuntimeError(f"no hash-partitioning value found for {n - len(ids)} of {n} partitions")
+    # long literals: Spark hashes an int differently from the same long
+    targets = F.array(*[F.lit(ids[p]).cast("long") for p in range(n)])
+    return rows.repartition(n, F.element_at(targets, F.col("bucket") + 1))
+
+
+def _write_tsv(spark, rows, path: str, shuffle: bool, n_buckets: int) -> None:
+    """Write the kept rows as one TSV at `path` (header `filepath label caption`), in output
+    order, without funnelling them through one task: Spark writes one part file per
+    partition p holding exactly the rows of bucket p, and the driver's JVM concatenates
+    the parts in partition order.
+
+    Without `shuffle` the buckets are the parse ranges, each in JSON order already: no
+    shuffle, no sort. With it, the buckets are increasing intervals of the shuffle key;
+    rows are moved to their bucket's partition (`_to_bucket_partitions`) and sorted there
+    by (shuffle_key, chunk, idx), so the concatenation is the global order. A row found
+    in a partition other than its bucket's fails the job (a wrong order would be silent)."""
+    from pyspark.sql import functions as F
+
+    tmp = f"{path}.parts"
+    try:
+        if shuffle:
+            rows = _to_bucket_partitions(spark, rows, n_buckets)
+        misplaced = F.raise_error(F.concat(F.lit("incaps: row of bucket "), F.col("bucket").cast("string"),
+                                           F.lit(" in partition "), F.spark_partition_id().cast("string")))
+        rows = rows.where(F.when(F.spark_partition_id() == F.col("bucket"), F.lit(True)).otherwise(misplaced))
+        if shuffle:
+            rows = rows.sortWithinPartitions("shuffle_key", "chunk", "idx")
+        rows.select("line").write.option("lineSep", "\n").mode("overwrite").text(tmp)
+        parts = [p for p in output.list_files(spark, tmp) if p.rsplit("/", 1)[-1].startswith("part-")]
+        parts.sort(key=lambda p: int(p.rsplit("/", 1)[-1].split("-")[1]))
+        _concat(spark, b"filepath\tlabel\tcaption\n", parts, path)
+    finally:
+        output.delete(spark, tmp)
+
+
+def _concat(spark, head: bytes, parts: List[str], path: str) -> None:
+    """`head` followed by the files `parts`, as one file `path`; the bytes are copied by
+    the JVM (Hadoop streams), not through Python."""
+    jvm = spark.sparkContext._jvm
+    fs, hpath = output._fs(spark, path)
+    out = fs.create(hpath, True)
+    try:
+        out.write(bytearray(head))
+        for part in parts:
+            stream = fs.open(jvm.org.apache.hadoop.fs.Path(part))
+            try:
+                jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, out, 1 << 20, False)
+            finally:
+                stream.close()
+    finally:
+        out.close()
 
 
 def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
@@ -184,16 +292,16 @@ def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
     imagenet_root = (cfg.imagenet_root or f"{root}/imagenet").rstrip("/")
     out = _out_dir(cfg.out, root)
     tmp = f"{out}/incaps.__tmp-{uuid.uuid4().hex[:8]}.tsv"
-    order = ["shuffle_key", "chunk", "idx"] if cfg.shuffle else ["chunk", "idx"]
 
     tasks = cfg.parse_tasks or max(2 * spark.sparkContext.defaultParallelism, -(-size // _BYTES_PER_TASK))
+    # output partitions of the shuffled order: as many as parse tasks, whatever the fallback below
+    n_buckets = max(2 * spark.sparkContext.defaultParallelism, -(-size // _BYTES_PER_TASK))
     try:
         while True:
             ranges = C.split_ranges(size, tasks)
             accumulator = spark.sparkContext.accumulator({}, _ByKey())
-            rows = _kept_rows(spark, local, ranges, spec, imagenet_root, cfg.shuffle, accumulator)
-            output.write_single_csv(spark, rows.drop("shuffle_key") if not cfg.shuffle else rows, tmp,
-                                    order_by=order, order_only=order)
+            rows = _kept_rows(spark, local, ranges, spec, imagenet_root, cfg.shuffle, n_buckets, accumulator)
+            _write_tsv(spark, rows, tmp, cfg.shuffle, n_buckets)
             tally = C.combine_tallies([accumulator.value[i] for i in range(len(ranges))])
             if tally.problem is None:
                 break

@@ -1,28 +1,31 @@
 """`curate laionet arrange`: webdataset shards -> `<target>/<wnid>/<laion_index>.jpg` (step 6).
 
-One Spark task per tar (`udfs/arrange.py`) writes the images; the driver matches the
-records to the metadata by `laion_index` and writes the metadata of the rows that have an
-image to `<target-df stem>_success<N>.parquet`, the seed's naming, with a report of what
-happened to every other row (not downloaded, not an image, decompression bomb, invalid
-wnid, ...); the same config and report also sit beside the tree (`<target>.report.json`). Re-running is safe: existing images are kept, a crashed run's staging files
-are removed, and the success metadata comes out the same.
+One Spark task per tar (`udfs/arrange.py`) writes the images and returns a compact list of
+its samples (laion_index and a one-byte status each); the driver decides with numpy what
+happened to every metadata row (`curation.arrange.row_outcomes`), and one more Spark pass
+writes the metadata of the rows that have an image to `<target-df stem>_success<N>.parquet`,
+the seed's naming, with a report of what happened to every other row (not downloaded, not
+an image, decompression bomb, invalid wnid, ...); the same config and report also sit
+beside the tree (`<target>.report.json`). Re-running is safe: existing images are kept, a
+crashed run's partial files are removed, and the success metadata comes out the same.
+
+Spark jobs: the metadata index (1), the tasks (1), the success metadata (2: the broadcast
+of the kept ids and the write), so the fixed cost stays small next to the tasks.
 """
 from __future__ import annotations
 
 import os
-import shutil
 from dataclasses import dataclass
 from typing import List, Optional
 
-from curation.arrange import DEFAULT_MAX_PIXELS, SUCCESS, WNID_PATTERN, WnidIndex, success_name
+import numpy as np
+
+from curation.arrange import DEFAULT_MAX_PIXELS, WnidIndex, row_outcomes, status_counts, success_name
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from jobs.base import Job, main_for
 from jobs.config import opt
 from jobs.output import atomic_dir, finish_file, glob, local_path, require_input
-
-RECORD_SCHEMA = "laion_index long, status string, shard string"
-
 
 @dataclass
 class ArrangeConfig:
@@ -84,83 +87,67 @@ def read_index(spark, metadata: str):
 
 
 def run_tasks(spark, shards: List[str], index: WnidIndex, target: Optional[str], max_pixels: int):
-    """One task per tar; returns the persisted DataFrame of records."""
-    from pyspark import StorageLevel
-
-    from udfs.arrange import arrange_shard
+    """One task per tar; returns their `shard_summary`s (about 9 bytes per sample)."""
+    from udfs.arrange import shard_summary
 
     sc = spark.sparkContext
     bindex = sc.broadcast(index)
-    rdd = sc.parallelize(shards, len(shards)).flatMap(
-        lambda shard: arrange_shard(shard, bindex.value, target, max_pixels))
-    return spark.createDataFrame(rdd, RECORD_SCHEMA).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        return sc.parallelize(shards, len(shards)).map(
+            lambda shard: shard_summary(shard, bindex.value, target, max_pixels)).collect()
+    finally:
+        bindex.unpersist()
 
 
-def row_outcomes(meta, records):
-    """metadata + `reason` (null for a row with an image, else why it has none)."""
-    from pyspark.sql import functions as F
-
-    ok = F.col("status").isin(*SUCCESS)
-    per_row = (records.where(F.col("laion_index").isNotNull())
-               .groupBy("laion_index")
-               .agg(F.max(ok.cast("int")).alias("_ok"), F.min(F.when(~ok, F.col("status"))).alias("_why"),
-                    F.count("*").alias("_samples")))
-    wnid_ok = F.coalesce(F.col("wnid").rlike(WNID_PATTERN), F.lit(False))
-    reason = (F.when(~wnid_ok, F.lit("invalid_wnid"))
-              .when(F.col("_ok") == 1, F.lit(None).cast("string"))
-              .otherwise(F.coalesce(F.col("_why"), F.lit("not_downloaded"))))
-    return meta.join(per_row, "laion_index", "left").withColumn("reason", reason)
-
-
-def build_report(cfg: ArrangeConfig, rows, records, n_shards: int) -> StageReport:
-    """Row reasons (read = metadata rows) plus, in `info`, what the tasks saw per sample."""
-    from pyspark.sql import functions as F
-
-    report = StageReport("laionet arrange")
-    several = 0
-    for r in rows.groupBy("reason").agg(F.count("*").alias("n"),
-                                        F.sum((F.col("_samples") > 1).cast("int")).alias("several")).collect():
-        report.read += r["n"]
-        several += r["several"] or 0
-        if r["reason"] is None:
-            report.kept = r["n"]
-        else:
-            report.drop(r["reason"], r["n"])
-    statuses, bad_shards = {}, set()
-    for r in records.groupBy("status", "shard").agg(F.count("*").alias("n")).collect():
-        statuses[r["status"]] = statuses.get(r["status"], 0) + r["n"]
-        if r["status"] == "corrupt_tar":
-            bad_shards.add(r["shard"])
-    report.info.update(shards=n_shards, sample_statuses=dict(sorted(statuses.items())),
-                       corrupt_shards=sorted(bad_shards), rows_in_several_samples=several,
+def build_report(cfg: ArrangeConfig, index: WnidIndex, summaries, n_shards: int):
+    """(report, kept laion_index array): rows by reason, and in `info` what the tasks saw."""
+    ids = np.concatenate([s[2] for s in summaries]) if summaries else np.zeros(0, np.int64)
+    codes = np.concatenate([s[3] for s in summaries]) if summaries else np.zeros(0, np.int8)
+    rows = row_outcomes(index, ids, codes)
+    report = StageReport("laionet arrange", read=len(index), kept=int(rows.kept.sum()))
+    for reason, n in sorted(rows.reasons.items()):
+        report.drop(reason, n)
+    report.info.update(shards=n_shards,
+                       sample_statuses=status_counts(p for s in summaries for p in s[1].items()),
+                       corrupt_shards=sorted({s[0] for s in summaries if s[1].get("corrupt_tar")}),
+                       rows_in_several_samples=rows.several,
                        target=cfg.target if cfg.images else None)
-    return report
+    return report, rows.kept_laion_index(index)
+
+
+def write_success(spark, meta, kept, path: str) -> None:
+    """The metadata rows whose laion_index is in `kept`: one part, sorted by laion_index."""
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    keep = spark.createDataFrame(pd.DataFrame({"laion_index": kept}), "laion_index long")
+    (meta.join(F.broadcast(keep), "laion_index", "left_semi").select(*meta.columns)
+     .coalesce(1).sortWithinPartitions("laion_index").write.parquet(path))
 
 
 def run(spark, cfg: ArrangeConfig) -> StageReport:
     shards = list_shards(spark, cfg.shards)
     meta, index = read_index(spark, cfg.metadata)
     target = os.path.abspath(local_path(cfg.target)) if cfg.images else None
-    if target:
-        from udfs.arrange import STAGING
+    from udfs.arrange import clean_staging
 
-        shutil.rmtree(os.path.join(target, STAGING), ignore_errors=True)  # a crashed run's leftovers
-    records = run_tasks(spark, shards, index, target, cfg.max_pixels)
-    rows = row_outcomes(meta, records).persist()
+    removed = clean_staging(target) if target else 0  # a crashed run's partial files
     try:
-        report = build_report(cfg, rows, records, len(shards))
+        summaries = run_tasks(spark, shards, index, target, cfg.max_pixels)
+        if target:  # a task killed and retried left its partial files
+            removed += clean_staging(target)
+        report, kept = build_report(cfg, index, summaries, len(shards))
+        report.info["partial_files_removed"] = removed
+        del summaries
         out = success_name(cfg.success_df_stem(), report.kept)
         report.info["output"] = out
-        success = rows.where(rows.reason.isNull()).select(*meta.columns)
         with atomic_dir(spark, out, cfg, report) as tmp:
-            success.repartition(1).sortWithinPartitions("laion_index").write.parquet(tmp)
+            write_success(spark, meta, kept, tmp)
         if target:  # the tree is complete: `<target>.config.yaml` + `<target>.report.json`
             finish_file(spark, cfg.target.rstrip("/"), cfg, report)
     finally:
-        rows.unpersist()
-        records.unpersist()
         if target:
-            shutil.rmtree(os.path.join(target, STAGING), ignore_errors=True)
+            clean_staging(target)
     if report.info["corrupt_shards"]:
         print(f"note: unreadable parts in {', '.join(report.info['corrupt_shards'])}; "
               "their readable samples were arranged")

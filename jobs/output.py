@@ -16,11 +16,11 @@ import json
 import os
 import uuid
 from contextlib import contextmanager
-from typing import Iterator, List, Optional
+from typing import Callable, Iterator, List, Optional
 
 import yaml
 
-from curation.errors import InputError
+from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from jobs.config import config_to_dict, config_to_yaml
 
@@ -81,6 +81,23 @@ def glob(spark, pattern: str) -> List[str]:
     return sorted(st.getPath().toString() for st in (sts or []))
 
 
+def remove_stale_tmp(spark, path: str) -> List[str]:
+    """Delete `<path>.__tmp-*` siblings left by a killed run (returns what was removed).
+
+    Two runs writing the same output at the same time are not supported: the later one
+    removes the earlier one's temporary output.
+    """
+    stale = glob(spark, f"{path.rstrip('/')}.__tmp-*")
+    for tmp in stale:
+        delete(spark, tmp)
+    return stale
+
+
+def _new_tmp(spark, path: str) -> str:
+    remove_stale_tmp(spark, path)
+    return f"{path.rstrip('/')}.__tmp-{uuid.uuid4().hex[:8]}"
+
+
 def read_text(spark, path: str) -> str:
     fs, hp = _fs(spark, path)
     stream = fs.open(hp)
@@ -93,7 +110,7 @@ def read_text(spark, path: str) -> str:
 
 def write_bytes(spark, path: str, data: bytes) -> None:
     """Write a small binary file (e.g. a PNG plot) atomically (temporary name, then rename)."""
-    tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
+    tmp = _new_tmp(spark, path)
     fs, htmp = _fs(spark, tmp)
     out = fs.create(htmp, True)
     try:
@@ -149,7 +166,7 @@ def atomic_dir(spark, out: str, cfg, report: StageReport) -> Iterator[str]:
     Usage:  with atomic_dir(spark, out, cfg, report) as tmp: df.write.parquet(tmp)
     """
     out = out.rstrip("/")
-    tmp = f"{out}.__tmp-{uuid.uuid4().hex[:8]}"
+    tmp = _new_tmp(spark, out)
     try:
         yield tmp
         if not exists(spark, tmp):
@@ -180,7 +197,7 @@ def write_single_csv(spark, df, path: str, sep: str = "\t", header: bool = True,
     callers must have removed the separator and newlines from string values (the recipes
     replace \\t\\r\\n by spaces).
     """
-    tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
+    tmp = _new_tmp(spark, path)
     try:
         one = df.repartition(1)
         if order_by:
@@ -208,3 +225,45 @@ def local_path(path: str) -> Optional[str]:
     if "://" in path:
         return None
     return os.path.abspath(path)
+
+
+# ---------------------------------------------------------------- local outputs (jobs without Spark)
+def local_out(cfg, key: str = "out") -> str:
+    """The local path of config field `key` (jobs that run without Spark write local files only)."""
+    path = local_path(getattr(cfg, key))
+    if path is None:
+        raise ConfigError(key, f"must be a local path (this job runs without Spark), got {getattr(cfg, key)!r}")
+    return path
+
+
+def write_local(path: str, write: Callable[[str], None]) -> None:
+    """Write a local file atomically: `write(tmp)`, then rename into place (stale
+    temporary files of a killed run are removed first)."""
+    import glob as _glob
+
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    for stale in _glob.glob(_glob.escape(path) + ".__tmp-*"):
+        os.remove(stale)
+    tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_local_bytes(path: str, data: bytes) -> None:
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+
+    write_local(path, write)
+
+
+def finish_local_file(path: str, cfg, report: StageReport) -> None:
+    """The config/report sidecars of a local single-file output (as `finish_file`), and
+    the report's summary line."""
+    write_local_bytes(sidecar(path, CONFIG_NAME, False), config_to_yaml(cfg).encode("utf-8"))
+    write_local_bytes(sidecar(path, REPORT_NAME, False), report.to_json().encode("utf-8"))
+    print(report.summary())

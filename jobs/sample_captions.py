@@ -98,9 +98,9 @@ class SampleCaptionsConfig:
 
 
 def run_sample_captions(_spark, cfg: SampleCaptionsConfig):
-    from jobs.concepts import _finish_local_file, _local_out, _write_local
+    from jobs.output import finish_local_file, local_out, write_local
 
-    out = _local_out(cfg)
+    out = local_out(cfg)
     rows = generate_captions(cfg.rows, cfg.seed)
 
     def write(tmp: str) -> None:
@@ -113,8 +113,8 @@ def run_sample_captions(_spark, cfg: SampleCaptionsConfig):
                 for row in rows:
                     fh.write(json.dumps(row, ensure_ascii=False) + "\n")
 
-    _write_local(out, write)
-    _finish_local_file(out, cfg, StageReport("sample-data captions", read=cfg.rows, kept=cfg.rows,
+    write_local(out, write)
+    finish_local_file(out, cfg, StageReport("sample-data captions", read=cfg.rows, kept=cfg.rows,
                                              info={"out": cfg.out}))
     return out
 

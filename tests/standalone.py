@@ -30,6 +30,22 @@ import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
+#: JVM options for the short-lived JVMs of the tests (daemons, drivers, executors): the C1
+#: compiler only and the serial collector. Our jobs run seconds, not hours, so C2's
+#: compilations and the parallel GC threads cost far more CPU than they save; on a 2-core
+#: machine this halves the CPU time of a spark-submit (measured: 32s -> 17s user for
+#: `concepts table` on local[1]). Behaviour is unchanged; only the JIT/GC differ.
+TEST_JVM_OPTIONS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
+def fast_jvm_env(env: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+    """`env` (default: os.environ) plus JDK_JAVA_OPTIONS=TEST_JVM_OPTIONS, which every `java`
+    launched from it reads: spark-submit's driver JVM, the daemons, and the executors the
+    workers start (they inherit the worker's environment)."""
+    env = dict(os.environ if env is None else env)
+    env["JDK_JAVA_OPTIONS"] = f"{env.get('JDK_JAVA_OPTIONS', '')} {TEST_JVM_OPTIONS}".strip()
+    return env
+
 
 def spark_home() -> str:
     import pyspark
@@ -80,7 +96,7 @@ class StandaloneCluster:
 
     # ------------------------------------------------------------------ processes
     def _env(self, name: str, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-        env = dict(os.environ)
+        env = fast_jvm_env()
         env.update({
             "SPARK_HOME": spark_home(),
             "SPARK_LOCAL_IP": "127.0.0.1",
@@ -141,7 +157,7 @@ class StandaloneCluster:
                     return
             except OSError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.2)
         logs = "\n".join(f"--- {name}\n{_tail(self.log_path(name))}"
                          for name in ["master"] + [f"worker{i}" for i in range(self.n_workers)])
         raise RuntimeError(f"standalone cluster: {n} workers not registered after {timeout:.0f}s\n{logs}")
@@ -182,7 +198,7 @@ class StandaloneCluster:
             alive = [w for w in self.status().get("workers", []) if w.get("state") == "ALIVE"]
             if len(alive) >= self.n_workers:
                 return
-            time.sleep(0.5)
+            time.sleep(0.2)
         raise RuntimeError(f"workers did not come back within {timeout:.0f}s")
 
     def stop(self) -> None:
@@ -218,7 +234,7 @@ class StandaloneCluster:
         return cmd + list(args)
 
     def submit_env(self, extra: Optional[Dict[str, str]] = None) -> Dict[str, str]:
-        env = dict(os.environ)
+        env = fast_jvm_env()
         env.update({"SPARK_HOME": spark_home(), "SPARK_LOCAL_IP": "127.0.0.1",
                     "PYSPARK_PYTHON": sys.executable,
                     "SPARK_LOCAL_DIRS": os.path.join(self.root, "driver", "local")})

@@ -8,16 +8,17 @@ import struct
 import tarfile
 import zlib
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from curation.arrange import (Rejected, WnidIndex, header_size, image_relpath, sniff_image,
-                              split_member_name, success_name)
+from curation.arrange import (STATUS_CODE, Rejected, WnidIndex, header_size, image_relpath, row_outcomes,
+                              sniff_image, split_member_name, success_name)
 from curation.errors import ConfigError, InputError
 from curation.sample_images import generate_image
 from jobs.config import build_config
 from jobs.laionet_arrange import ArrangeConfig, read_index, run
-from udfs.arrange import STAGING, arrange_shard, tar_samples
+from udfs.arrange import STAGING, TMP_SUFFIX, TreeWriter, arrange_shard, clean_staging, tar_samples
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -140,6 +141,38 @@ def test_rules_reject_paths_outside_the_target_and_bad_images():
         WnidIndex([10, 10], ["n1", "n2"])
 
 
+def test_row_outcomes_decide_each_metadata_row_from_its_samples():
+    index = WnidIndex([50, 10, 20, 30, 40, 60], ["n00000005", "n00000001", "n00000002", "n00000003",
+                                                 "../n00000004", None])
+    samples = [(10, "written"), (10, "not_an_image"),  # one good sample is enough
+               (20, "not_an_image"), (20, "decompression_bomb"),  # first failure by name
+               (40, "invalid_wnid"), (60, "invalid_wnid"),  # wnids that cannot name a folder
+               (30, "present"), (30, "present"), (999, "not_in_metadata")]  # 50: not downloaded
+    ids, codes = zip(*((li, STATUS_CODE[st]) for li, st in samples))
+    rows = row_outcomes(index, np.array(ids), np.array(codes, dtype=np.int8))
+    assert rows.kept_laion_index(index).tolist() == [10, 30]
+    assert rows.reasons == {"decompression_bomb": 1, "invalid_wnid": 2, "not_downloaded": 1}
+    assert rows.several == 3
+    # the order of the samples does not matter; no samples at all: nothing downloaded
+    again = row_outcomes(index, np.array(ids[::-1]), np.array(codes[::-1], dtype=np.int8))
+    assert (again.kept == rows.kept).all() and again.reasons == rows.reasons
+    empty = row_outcomes(index, np.zeros(0, np.int64), np.zeros(0, np.int8))
+    assert (empty.kept.sum(), empty.reasons) == (0, {"invalid_wnid": 2, "not_downloaded": 4})
+
+
+def test_writers_rename_beside_the_final_file_and_leave_nothing(tmp_path):
+    a, b = TreeWriter(str(tmp_path)), TreeWriter(str(tmp_path))
+    assert sorted(os.listdir(tmp_path / STAGING)) == sorted([a.tag, b.tag])  # one marker each
+    assert a.write("n00000001/7.jpg", b"one") == "written"
+    assert b.write("n00000001/7.jpg", b"two") == "present"
+    (tmp_path / "n00000001" / "8.jpg").write_bytes(b"")  # what a machine crash may leave
+    assert b.write("n00000001/8.jpg", b"eight") == "written"
+    a.close(), b.close()
+    assert os.listdir(tmp_path / STAGING) == [] and sorted(os.listdir(tmp_path / "n00000001")) == ["7.jpg", "8.jpg"]
+    assert [(tmp_path / "n00000001" / f).read_bytes() for f in ("7.jpg", "8.jpg")] == [b"one", b"eight"]
+    assert clean_staging(str(tmp_path)) == 0 and not (tmp_path / STAGING).exists()
+
+
 def test_tar_samples_stop_at_a_truncated_member_and_say_so():
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
@@ -207,12 +240,15 @@ def test_rerun_after_a_crash_completes_the_tree(spark, dataset):
     records = arrange_shard(str(root / "shards" / "00001.tar"), index, str(target), 10 ** 8)
     next(records)
     records.close()
-    (target / STAGING / "123-n01440764-500000000.jpg").write_bytes(b"\xff\xd8 truncated")
+    killed = TreeWriter(str(target))  # a writer killed half-way through a file
+    partial = target / "n01440764" / f".500000000.jpg.{killed.tag}{TMP_SUFFIX}"
+    partial.write_bytes(b"\xff\xd8 truncated")
     assert 0 < len(tree(target)) < len(expected) + 1
 
     report = run(spark, cfg_for(root))
-    assert tree(target) == expected
+    assert tree(target) == expected and not (target / STAGING).exists()
     assert report.kept == 12 and report.info["sample_statuses"]["written"] == 12 - 7
+    assert report.info["partial_files_removed"] == 1
 
 
 def test_no_images_writes_only_the_success_metadata(spark, dataset):

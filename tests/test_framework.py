@@ -85,6 +85,36 @@ def test_trivial_job_in_process_writes_sidecars(spark, tmp_path):
     assert spark.range(3).count() == 3
 
 
+def test_rerun_after_killed_run_removes_its_temporary_outputs(spark, tmp_path):
+    """What a killed driver leaves (`<out>.__tmp-*` directories and files) is removed by the
+    next run writing the same output; other outputs' temporaries are left alone."""
+    from curation.report import StageReport
+    from jobs import output
+    from jobs.base import execute
+    from jobs.cli import discover
+    from jobs.concepts import TableConfig
+
+    out = tmp_path / "table"
+    stale_dir = tmp_path / "table.__tmp-deadbeef"
+    (stale_dir / "sub").mkdir(parents=True)
+    (stale_dir / "sub" / "part-0.parquet").write_bytes(b"half")
+    other = tmp_path / "tablex.__tmp-0badf00d"
+    other.mkdir()
+    assert execute(discover()[("concepts", "table")], ["--out", str(out)]) == 0
+    assert not stale_dir.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table", "tablex.__tmp-0badf00d"]
+
+    single = tmp_path / "freq.txt"
+    (tmp_path / "freq.txt.__tmp-12345678").write_text("partial")
+    output.write_text(spark, str(single), "a\t1\n")
+    output.finish_file(spark, str(single), TableConfig(out=str(single)), StageReport("t", read=1, kept=1))
+    local = tmp_path / "local.tsv"
+    (tmp_path / "local.tsv.__tmp-87654321").write_text("partial")
+    output.write_local_bytes(str(local), b"x")
+    assert sorted(p.name for p in tmp_path.iterdir() if "__tmp" in p.name) == ["tablex.__tmp-0badf00d"]
+    assert single.read_text() == "a\t1\n" and local.read_bytes() == b"x"
+
+
 @pytest.mark.cluster
 def test_trivial_job_under_local_cluster_matches_local(curate_cmd, tmp_path):
     local, cluster = tmp_path / "local", tmp_path / "cluster"

@@ -170,6 +170,26 @@ def test_broken_json_is_one_error(spark, tmp_path):
         captions(spark, str(tmp_path / "nowhere"), tmp_path / "out", use_title=True)
 
 
+def test_rows_land_in_their_bucket_partition(spark):
+    from pyspark.sql import functions as F
+
+    df = spark.range(0, 500, 1, 3).withColumn("bucket", (F.col("id") * 7 % 5).cast("int"))
+    for moved in (incaps._to_bucket_partitions(spark, df, 5), incaps._by_hash(spark, df, 5)):
+        placed = moved.select("bucket", F.spark_partition_id().alias("p")).distinct().collect()
+        assert sorted((r.bucket, r.p) for r in placed) == [(b, b) for b in range(5)]
+
+
+def test_file_names_are_written_as_given(spark, tmp_path, entries):
+    """The TSV line is the rule's text: no writer trims or quotes it."""
+    odd = [dict(entries[0], filename=" lead.JPEG"), dict(entries[1], filename="trail .JPEG "),
+           dict(entries[2], filename='quote"d,.JPEG')]
+    out = captions(spark, write_root(tmp_path / "root", odd), tmp_path / "out", use_title=True,
+                   append_cname=True, shuffle=True, parse_tasks=2)
+    with open(out["tsv"], encoding="utf-8") as fh:
+        names = {line.split("\t")[0].rsplit("/", 1)[1] for line in fh.read().split("\n")[1:-1]}
+    assert names == {e["filename"] for e in odd}
+
+
 # ---------------------------------------------------------------- subsets and trim-tail
 def subsets(spark, df, out, **kw):
     return incaps.run_subsets(spark, build_config(incaps.SubsetsConfig, dict(df=df, out=str(out), **kw)))

@@ -91,6 +91,21 @@ def test_laion_index_is_the_row_position_across_splits_and_row_groups(spark, par
     assert got == expected
 
 
+@pytest.mark.parametrize("lookup", ["when", "map", "regex"])
+def test_laion_index_part_lookup_paths_agree(spark, parts, lookup, monkeypatch):
+    """The part offset comes from a CASE WHEN over the file names, a map lookup (many
+    files), or the regex (a name that was not listed): all give the same index."""
+    import jobs.laionet_label as label
+
+    laion = read_laion(spark, parts)
+    if lookup == "map":
+        monkeypatch.setattr(label, "_WHEN_CHAIN_MAX_FILES", 0)
+    files = None if lookup == "regex" else laion.files
+    df = spark.read.parquet(*laion.files).select(label.laion_index_column(files), "SAMPLE_ID")
+    got = {r["laion_index"]: r["SAMPLE_ID"] for r in df.collect()}
+    assert got == {i: row["SAMPLE_ID"] for i, row in source_rows(parts).items()}
+
+
 def test_label_equals_the_original_rule_on_every_row(parts, lemma_map, label_run, spark):
     out, report = label_run
     lemmas = sorted(lemma_map)
