@@ -108,15 +108,36 @@ def read_text(spark, path: str) -> str:
         stream.close()
 
 
-def write_bytes(spark, path: str, data: bytes) -> None:
-    """Write a small binary file (e.g. a PNG plot) atomically (temporary name, then rename)."""
-    tmp = _new_tmp(spark, path)
-    fs, htmp = _fs(spark, tmp)
-    out = fs.create(htmp, True)
+def _local_for_hadoop(spark, path: str) -> Optional[str]:
+    """The local path of `path` when Hadoop would resolve it to the local file system (a
+    path without a scheme is local only when the default file system is)."""
+    if "://" not in path and not path.startswith("file:"):
+        default_fs = spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS") or "file:///"
+        if not default_fs.startswith("file:"):
+            return None
+    return local_path(path)
+
+
+def _create(spark, path: str, data: bytes) -> None:
+    """Write a file in one go: with Python for a local path, else through Hadoop."""
+    local = _local_for_hadoop(spark, path)
+    if local is not None:
+        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
+        with open(local, "wb") as fh:
+            fh.write(data)
+        return
+    fs, hp = _fs(spark, path)
+    out = fs.create(hp, True)
     try:
         out.write(bytearray(data))
     finally:
         out.close()
+
+
+def write_bytes(spark, path: str, data: bytes) -> None:
+    """Write a small binary file (e.g. a PNG plot) atomically (temporary name, then rename)."""
+    tmp = _new_tmp(spark, path)
+    _create(spark, tmp, data)
     delete(spark, path)
     rename(spark, tmp, path)
 
@@ -172,8 +193,9 @@ def atomic_dir(spark, out: str, cfg, report: StageReport) -> Iterator[str]:
         if not exists(spark, tmp):
             fs, htmp = _fs(spark, tmp)
             fs.mkdirs(htmp)
-        write_text(spark, sidecar(tmp, CONFIG_NAME, True), config_to_yaml(cfg))
-        write_text(spark, sidecar(tmp, REPORT_NAME, True), report.to_json())
+        # inside the temporary directory nothing is visible yet: plain writes suffice
+        _create(spark, sidecar(tmp, CONFIG_NAME, True), config_to_yaml(cfg).encode("utf-8"))
+        _create(spark, sidecar(tmp, REPORT_NAME, True), report.to_json().encode("utf-8"))
         delete(spark, out)
         rename(spark, tmp, out)
     finally:
@@ -219,9 +241,10 @@ def write_single_csv(spark, df, path: str, sep: str = "\t", header: bool = True,
 
 
 def local_path(path: str) -> Optional[str]:
-    """The local file-system path of `path` when it is local (plain path or file://)."""
-    if path.startswith("file://"):
-        return path[len("file://"):]
+    """The local file-system path of `path` when it is local (plain path, file:/ or file:///)."""
+    if path.startswith("file:"):
+        rest = path[len("file:"):]
+        return "/" + rest[2:].lstrip("/") if rest.startswith("//") else rest
     if "://" in path:
         return None
     return os.path.abspath(path)

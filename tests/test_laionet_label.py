@@ -91,17 +91,22 @@ def test_laion_index_is_the_row_position_across_splits_and_row_groups(spark, par
     assert got == expected
 
 
-@pytest.mark.parametrize("lookup", ["when", "map", "regex"])
+@pytest.mark.parametrize("lookup", ["size", "size map", "name", "name map", "regex"])
 def test_laion_index_part_lookup_paths_agree(spark, parts, lookup, monkeypatch):
-    """The part offset comes from a CASE WHEN over the file names, a map lookup (many
-    files), or the regex (a name that was not listed): all give the same index."""
+    """The part offset is looked up by file size (distinct sizes), by file name (else),
+    in a CASE WHEN or a map (many files), or found by the regex (a file not listed): all
+    give the same index."""
     import jobs.laionet_label as label
 
     laion = read_laion(spark, parts)
-    if lookup == "map":
+    sizes = [os.path.getsize(f.replace("file:", "")) for f in laion.files]
+    assert len(set(sizes)) == len(sizes) > 1  # the size lookup is what read_laion uses here
+    if lookup.endswith("map"):
         monkeypatch.setattr(label, "_WHEN_CHAIN_MAX_FILES", 0)
     files = None if lookup == "regex" else laion.files
-    df = spark.read.parquet(*laion.files).select(label.laion_index_column(files), "SAMPLE_ID")
+    column = label.laion_index_column(files, sizes if lookup.startswith("size") else None)
+    assert ("file_size" in str(column)) == lookup.startswith("size")
+    df = spark.read.parquet(*laion.files).select(column, "SAMPLE_ID")
     got = {r["laion_index"]: r["SAMPLE_ID"] for r in df.collect()}
     assert got == {i: row["SAMPLE_ID"] for i, row in source_rows(parts).items()}
 

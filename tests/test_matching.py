@@ -13,7 +13,7 @@ import pytest
 
 from curation.laion import (INDEX_SHIFT_PER_PART, laion_index, part_file_name, part_number,
                             split_laion_index)
-from curation.matching import LemmaMatcher, laionet_reference_match
+from curation.matching import LemmaMatcher, hyperscan_available, laionet_reference_match
 from curation.sample_laion import URL_EXTENSIONS, URL_KINDS, SampleLaion, rows_per_part
 
 
@@ -23,14 +23,23 @@ def lemma_map(reference_dir):
         return json.load(fh)
 
 
-@pytest.fixture(scope="module")
-def laionet(lemma_map):
-    return LemmaMatcher(lemma_map, "laionet")
+#: both scan engines must give identical results; hyperscan is tested where its wheel exists
+ENGINES = ["ahocorasick"] + (["hyperscan"] if hyperscan_available() else [])
+
+
+@pytest.fixture(scope="module", params=ENGINES)
+def engine(request):
+    return request.param
 
 
 @pytest.fixture(scope="module")
-def normalized(lemma_map):
-    return LemmaMatcher(lemma_map, "normalized")
+def laionet(lemma_map, engine):
+    return LemmaMatcher(lemma_map, "laionet", engine=engine)
+
+
+@pytest.fixture(scope="module")
+def normalized(lemma_map, engine):
+    return LemmaMatcher(lemma_map, "normalized", engine=engine)
 
 
 def found(matcher, captions):
@@ -72,17 +81,17 @@ def test_laionet_mode_equals_the_original_rule(laionet, lemma_map):
     assert n_matched > 1500  # the comparison is not vacuous
 
 
-def test_laionet_mode_is_case_and_whitespace_exact():
-    m = LemmaMatcher({"tabby": "n1", "tabby cat": "n1", "ATM": "n2", "U-boat": "n3"}, "laionet")
+def test_laionet_mode_is_case_and_whitespace_exact(engine):
+    m = LemmaMatcher({"tabby": "n1", "tabby cat": "n1", "ATM": "n2", "U-boat": "n3"}, "laionet", engine=engine)
     assert found(m, ["a Tabby cat", "tabby-cat!", "(ATM)", "atm", "tabby\tcat", "U-boat", "x tabby"]) == {
         1: ["tabby", "tabby cat"], 2: ["ATM"], 6: ["tabby"]}  # a tab is not a space
     assert m.unmatchable == ["U-boat"]
 
 
-def test_normalized_mode_cases():
+def test_normalized_mode_cases(engine):
     lemma_map = {"U-boat": "n1", "jack-o'-lantern": "n2", "R.V.": "n3", "Cardigan": "n4",
                  "cardigan": "n5", "tiger": "n6", "great white shark": "n7"}
-    m = LemmaMatcher(lemma_map, "normalized")
+    m = LemmaMatcher(lemma_map, "normalized", engine=engine)
     captions = ["A U-BOAT in port", "u boat", "Jack O' Lantern!", "the R.V. Calypso", "RV",
                 "Knitted CARDIGAN", "Ｔｉｇｅｒ im Zoo", "tigers", "Great  White\nShark", "Uboat"]
     assert found(m, captions) == {
@@ -188,3 +197,15 @@ def test_sample_rows_cover_the_cases_the_stages_must_handle(lemma_map, laionet):
     assert sum(len(w) > 1 for w in wnids_per_row.values()) > 500  # captions naming two classes
     upper = text.dropna().str.isupper()
     assert upper.sum() > 50  # case variants
+
+
+def test_engines_agree_on_overlapping_and_repeated_occurrences():
+    """Occurrences sharing a space, nested lemmas, a lemma repeated back to back, a caption
+    that is only a lemma, and batch ends: the same pairs from every engine."""
+    lemma_map = {"a": "n1", "a a": "n2", "hot dog": "n3", "dog": "n4", "sea lion": "n5", "lion": "n6"}
+    captions = ["a a a a", "hot dog", "dog hot dog sea lion lion", "a", "", None, "xa ax a", "dog"]
+    results = [found(LemmaMatcher(lemma_map, "laionet", engine=e), captions) for e in ENGINES]
+    expected = {row: laionet_reference_match(c, sorted(lemma_map)) for row, c in enumerate(captions)}
+    assert all(r == {k: v for k, v in expected.items() if v} for r in results)
+    with pytest.raises(ValueError, match="unknown matching engine"):
+        LemmaMatcher(lemma_map, "laionet", engine="regex")
