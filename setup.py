@@ -18,9 +18,10 @@ def requirements():
 setup(
     name="longtail-curation",
     version="0.1.0",
-    description=__doc__,
-    packages=["curation", "udfs", "jobs"],
-    package_data={"curation": ["data/*"], "jobs": ["*.properties"]},
+    description=" ".join(__doc__.split()),
+    # curation/data holds the packaged concept tables and lemma maps (no Python code)
+    packages=["curation", "curation.data", "udfs", "jobs"],
+    package_data={"curation.data": ["*"], "jobs": ["*.properties"]},
     include_package_data=True,
     python_requires=">=3.10",
     install_requires=requirements(),
