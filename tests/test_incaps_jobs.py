@@ -125,6 +125,17 @@ def test_title_only_drops_and_counts_empty_captions(spark, root, entries, tmp_pa
     assert report["dropped"] == {"empty_caption": empty} and report["kept"] == len(entries) - empty
 
 
+def test_rerun_removes_a_killed_runs_temporary_file_of_its_variant_only(spark, root, tmp_path):
+    mine = tmp_path / "incaps_title.__tmp-deadbeef.tsv"  # what a killed title-only run leaves
+    other = tmp_path / "incaps_title_tags.__tmp-cafecafe.tsv"  # another variant, maybe running
+    mine.write_text("filepath\tlabel\tcaption\npartial")
+    other.write_text("filepath\tlabel\tcaption\n")
+    out = captions(spark, root, tmp_path, use_title=True)
+    assert not mine.exists() and other.exists()
+    assert sorted(p.name for p in tmp_path.glob("*.__tmp-*")) == [other.name]
+    assert os.path.exists(out["tsv"])
+
+
 def test_template_synset_openai80(spark, root, entries, tmp_path):
     out = captions(spark, root, tmp_path, append_cname=True, use_synset=True, mode="openai80", shuffle=True)
     assert os.path.basename(out["tsv"]) == f"incaps_openai80_synset_{len(entries)}.tsv"

@@ -100,14 +100,26 @@ def test_same_output_under_local1_local2_and_local_cluster(spark, tmp_path, samp
     work2 = str(tmp_path / "local2")
     run(spark, build_config(RunConfig, run_values(sample_laion, work2, tiny_model)))  # local[2] fixture
     expected = read_outputs(work2)
+    runs = {}  # both masters at once: each run mostly waits on JVM and worker start-up
     for master in ("local[1]", "local-cluster[2,1,1024]"):
         work = str(tmp_path / master.replace("[", "_").replace("]", "").replace(",", "_"))
         args = [f"--{k.replace('_', '-')}={v}" for k, v in run_values(sample_laion, work, tiny_model).items()
                 if not isinstance(v, bool)]
-        proc = subprocess.run([*curate_cmd, "laionet", "run", *args, "--remove-nsfw", "--master", master],
-                              capture_output=True, text=True, timeout=900)
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
-        got = read_outputs(work)
-        pd.testing.assert_frame_equal(got[0], expected[0], check_exact=True)
-        pd.testing.assert_frame_equal(got[1], expected[1], check_exact=True)
-        assert got[2] == expected[2]
+        log = open(work + ".log", "w+")  # a file, not a pipe: neither run waits on a full pipe
+        runs[work] = (subprocess.Popen([*curate_cmd, "laionet", "run", *args, "--remove-nsfw", "--master", master],
+                                       stdout=log, stderr=subprocess.STDOUT, text=True), log)
+    try:
+        for work, (proc, log) in runs.items():
+            proc.wait(timeout=900)
+            log.seek(0)
+            assert proc.returncode == 0, log.read()[-5000:]
+            got = read_outputs(work)
+            pd.testing.assert_frame_equal(got[0], expected[0], check_exact=True)
+            pd.testing.assert_frame_equal(got[1], expected[1], check_exact=True)
+            assert got[2] == expected[2]
+    finally:
+        for proc, log in runs.values():
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            log.close()
