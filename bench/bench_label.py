@@ -50,7 +50,8 @@ def original_loop_rate(captions, lemma_map) -> float:
     return len(captions) / (time.perf_counter() - t0)
 
 
-def matcher_rate(text, lemma_map, engine: str = "auto") -> float:
+def matcher_rate(text, lemma_map, engine: str = "auto"):
+    """(captions/s, the engine's name)."""
     from curation.matching import LemmaMatcher
 
     matcher = LemmaMatcher(lemma_map, "laionet", engine=engine)
@@ -61,7 +62,7 @@ def matcher_rate(text, lemma_map, engine: str = "auto") -> float:
         for batch in batches:
             matcher.match_arrow(batch)
         best = min(best, time.perf_counter() - t0)
-    return len(text) / best
+    return len(text) / best, matcher.engine
 
 
 def main() -> None:
@@ -89,11 +90,8 @@ def main() -> None:
         text = pq.read_table(sorted(glob.glob(os.path.join(data, "part-*.parquet")))[0],
                              columns=["TEXT"]).column("TEXT").combine_chunks()
         loop = original_loop_rate(text.slice(0, args.loop_captions).to_pylist(), lemma_map)
-        matcher = matcher_rate(text, lemma_map)
-        from curation.matching import LemmaMatcher, hyperscan_available
-
-        engine = LemmaMatcher({"x": "n0"}, "laionet").engine
-        fallback = matcher_rate(text, lemma_map, "ahocorasick") if hyperscan_available() else None
+        matcher, engine = matcher_rate(text, lemma_map)
+        fallback = matcher_rate(text, lemma_map, "ahocorasick")[0] if engine != "ahocorasick" else None
 
         spark = create_session(args.master, app_name="bench-label")
         files = read_laion(spark, data).files

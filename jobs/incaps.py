@@ -293,10 +293,9 @@ def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
     out = _out_dir(cfg.out, root)
     # the temporary name carries the variant (the final name needs the row count): a killed
     # run's leftover of this variant is removed, other variants' runs are left alone
-    stem = C.caption_file_name(spec, 0)[:-len("_0.tsv")]
-    for stale in output.glob(spark, f"{out}/{stem}.__tmp-*.tsv"):
-        output.delete(spark, stale)
-    tmp = f"{out}/{stem}.__tmp-{uuid.uuid4().hex[:8]}.tsv"
+    stem = f"{out}/{C.caption_file_name(spec, 0)[:-len('_0.tsv')]}"
+    output.remove_stale_tmp(spark, stem)
+    tmp = f"{stem}.__tmp-{uuid.uuid4().hex[:8]}.tsv"
 
     tasks = cfg.parse_tasks or max(2 * spark.sparkContext.defaultParallelism, -(-size // _BYTES_PER_TASK))
     # output partitions of the shuffled order: as many as parse tasks, whatever the fallback below

@@ -129,7 +129,8 @@ def laion_index_column(files: Optional[List[str]] = None, sizes: Optional[List[i
     because part numbers are). The part offset of a row's file is looked up per row:
     - by file size, when the files' sizes are distinct: comparing a long per row costs
       nothing, where comparing file names cost ~10% of the label job's JVM time;
-    - else by file name in a literal map;
+    - else by file name;
+    either as a CASE (up to `_WHEN_CHAIN_MAX_FILES` files) or a literal map (beyond);
     - a file not in the lists (it changed since it was listed) by the regex that takes the
       number out of its name (3x dearer per row, always right).
     """
@@ -137,22 +138,18 @@ def laion_index_column(files: Optional[List[str]] = None, sizes: Optional[List[i
     offset = F.regexp_extract(name, PART_FILE_REGEX, 1).cast("long") * F.lit(INDEX_SHIFT_PER_PART)
     if files:
         offsets = [require_part_number(f) * INDEX_SHIFT_PER_PART for f in files]
-        if sizes is not None and len(set(sizes)) == len(files):
-            key, pairs = F.col("_metadata.file_size"), sorted(zip(sizes, offsets))
+        by_size = sizes is not None and len(set(sizes)) == len(files)
+        key = F.col("_metadata.file_size") if by_size else name
+        pairs = sorted(zip(sizes if by_size else [file_name(f) for f in files], offsets))
+        if len(pairs) > _WHEN_CHAIN_MAX_FILES:
+            found = F.create_map(*[F.lit(x) for k, v in pairs for x in (k, v)])[key]
+        elif by_size:  # one SQL expression: one py4j call instead of three per file
+            found = F.expr(f"CASE _metadata.file_size {' '.join(f'WHEN {int(k)} THEN {int(v)}' for k, v in pairs)} END")
         else:
-            key, pairs = name, sorted(zip((file_name(f) for f in files), offsets))
-        if len(pairs) <= _WHEN_CHAIN_MAX_FILES and key is not name:
-            # one SQL expression: one py4j call instead of three per file
-            cases = " ".join(f"WHEN {int(k)} THEN {int(v)}" for k, v in pairs)
-            offset = F.coalesce(F.expr(f"CASE _metadata.file_size {cases} END"), offset)
-        elif len(pairs) <= _WHEN_CHAIN_MAX_FILES:
-            chain = None
+            found = None
             for k, value in pairs:
-                chain = (F.when if chain is None else chain.when)(key == F.lit(k), F.lit(value))
-            offset = chain.otherwise(offset)
-        else:
-            lookup = F.create_map(*[F.lit(x) for k, v in pairs for x in (k, v)])
-            offset = F.coalesce(lookup[key], offset)
+                found = (F.when if found is None else found.when)(key == F.lit(k), F.lit(value))
+        offset = F.coalesce(found, offset)  # null for a file not listed
     return (offset + F.col("_metadata.row_index")).alias(INDEX_COLUMN)
 
 
@@ -176,7 +173,7 @@ def _list_parquet_files(spark, path: str) -> List[str]:
 def _parquet_footer(spark, path: str):
     """({column: type}, rows, bytes) of a parquet file: a local file with pyarrow (~1 ms),
     anything else through Hadoop's FileSystem (a few py4j round trips, ~30 ms)."""
-    local = _local_file(path)
+    local = output.local_path(path)
     if local is not None:
         import pyarrow.parquet as pq
 
@@ -194,14 +191,6 @@ def _parquet_footer(spark, path: str):
         return columns, int(reader.getRecordCount()), int(file.getLength())
     finally:
         reader.close()
-
-
-def _local_file(path: str) -> Optional[str]:
-    """The local path of a Hadoop `file:` URI or plain path; None for other file systems."""
-    if path.startswith("file:"):
-        rest = path[len("file:"):]
-        return "/" + rest.lstrip("/") if rest.startswith("/") else None
-    return None if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", path) else path
 
 
 _SCHEMA_FIELD_RE = re.compile(r"^\s*(?:required|optional|repeated)\s+(\S+)\s+([^\s;{(]+)\s*(\([^)]*\))?")
