@@ -26,6 +26,8 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
+from curation.matching import sorted_unique
+
 _REGEX_METACHARS = frozenset(".^$*+?{}[]\\|()")
 #: joins the texts of a batch into one scanned string (see `WordMatcher.match_batch`)
 _SEPARATOR = "\n"
@@ -127,7 +129,7 @@ class WordMatcher:
                 if text and pattern.search(text):
                     positions.append(i)
                     labels.append(label)
-        pairs = np.unique(np.asarray(positions, dtype=np.int64) * _LABEL_SPACE + np.asarray(labels, dtype=np.int64))
+        pairs = sorted_unique(np.asarray(positions, dtype=np.int64) * _LABEL_SPACE + np.asarray(labels, dtype=np.int64))
         return pairs // _LABEL_SPACE, pairs % _LABEL_SPACE
 
     def labels_many(self, texts: Sequence[Optional[str]]) -> List[List[int]]:

@@ -7,8 +7,9 @@
 
 Both stream the parts once (no shuffle): Spark reads the parquet parts, `mapInArrow`
 matches each Arrow batch with an Aho-Corasick automaton cached per Python worker
-(`udfs.matcher`), and the result is written. The caption counts of the report come from
-an accumulator filled by the matcher in the same pass.
+(`udfs.matcher`), and the Python workers write the result with pyarrow
+(`jobs.output.write_parquet_in_tasks`; Spark's writer for non-local outputs). The
+caption counts of the report come from an accumulator filled by the matcher in the same pass.
 
 `read_laion(spark, path, skip_bad_files)` is the reader of LAION parts for every job.
 """
@@ -77,6 +78,7 @@ def read_laion(spark, path: str, skip_bad_files: bool = False) -> LaionParts:
     reference_file = ""
     parts: Dict[int, str] = {}
     rows = 0
+    schema = None  # the parts' Spark schema when their footers gave one (local parts)
     for f in files:
         part = require_part_number(f)
         if part in parts:
@@ -84,7 +86,7 @@ def read_laion(spark, path: str, skip_bad_files: bool = False) -> LaionParts:
                              "their laion_index values would collide")
         parts[part] = f
         try:
-            columns, n_rows, size = _parquet_footer(spark, f)
+            columns, n_rows, size, arrow_schema = _parquet_footer(spark, f)
         except Exception as e:  # py4j wraps the Java exception; the first line says what
             reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
             if not skip_bad_files:
@@ -96,6 +98,7 @@ def read_laion(spark, path: str, skip_bad_files: bool = False) -> LaionParts:
         _check_text_column(f, columns)
         if reference is None:
             reference, reference_file = columns, f
+            schema = _spark_schema(arrow_schema)
         else:
             _check_same_columns(f, columns, reference_file, reference)
         if n_rows >= INDEX_SHIFT_PER_PART:
@@ -108,7 +111,7 @@ def read_laion(spark, path: str, skip_bad_files: bool = False) -> LaionParts:
         raise InputError(f"no readable LAION parquet parts in {path}")
     # a file whose footer is fine can still hold corrupt pages: Spark then fails naming
     # it, or with skip_bad_files stops reading that file (the rows lost are reported)
-    return LaionParts(laion_frame(spark, good, sizes, skip_bad_files), good, bad, rows)
+    return LaionParts(laion_frame(spark, good, sizes, skip_bad_files, schema), good, bad, rows)
 
 
 #: up to this many files, the offset is a CASE WHEN per row; beyond, a map lookup
@@ -116,10 +119,15 @@ _WHEN_CHAIN_MAX_FILES = 64
 
 
 def laion_frame(spark, files: List[str], sizes: Optional[List[int]] = None,
-                skip_bad_files: bool = False) -> DataFrame:
-    """All columns of the parts plus `laion_index`, lazily (one scan over all files)."""
-    df = spark.read.option("ignoreCorruptFiles", str(skip_bad_files).lower()).parquet(*files)
-    return df.select("*", laion_index_column(files, sizes))
+                skip_bad_files: bool = False, schema=None) -> DataFrame:
+    """All columns of the parts plus `laion_index`, lazily (one scan over all files).
+
+    `schema`: the parts' Spark schema when the caller knows it (from the footers it read),
+    which spares Spark inferring it (reading a footer again through the JVM: ~0.2 s)."""
+    reader = spark.read.option("ignoreCorruptFiles", str(skip_bad_files).lower())
+    if schema is not None:
+        reader = reader.schema(schema)
+    return reader.parquet(*files).select("*", laion_index_column(files, sizes))
 
 
 def laion_index_column(files: Optional[List[str]] = None, sizes: Optional[List[int]] = None):
@@ -171,8 +179,9 @@ def _list_parquet_files(spark, path: str) -> List[str]:
 
 
 def _parquet_footer(spark, path: str):
-    """({column: type}, rows, bytes) of a parquet file: a local file with pyarrow (~1 ms),
-    anything else through Hadoop's FileSystem (a few py4j round trips, ~30 ms)."""
+    """({column: type}, rows, bytes, Arrow schema or None) of a parquet file: a local file
+    with pyarrow (~1 ms), anything else through Hadoop's FileSystem (a few py4j round
+    trips, ~30 ms; no Arrow schema)."""
     local = output.local_path(path)
     if local is not None:
         import pyarrow.parquet as pq
@@ -180,7 +189,11 @@ def _parquet_footer(spark, path: str):
         meta = pq.read_metadata(local)
         # pyarrow prints `optional binary field_id=-1 TEXT (String);`, parquet-mr `... TEXT (STRING);`
         columns = _top_level_columns(re.sub(r" field_id=-?\d+", "", str(meta.schema)))
-        return columns, int(meta.num_rows), os.path.getsize(local)
+        try:
+            arrow_schema = meta.schema.to_arrow_schema()
+        except Exception:  # a parquet type Arrow does not map: Spark infers the schema
+            arrow_schema = None
+        return columns, int(meta.num_rows), os.path.getsize(local), arrow_schema
     jvm = spark.sparkContext._jvm
     conf = spark.sparkContext._jsc.hadoopConfiguration()
     file = jvm.org.apache.parquet.hadoop.util.HadoopInputFile.fromPath(jvm.org.apache.hadoop.fs.Path(path), conf)
@@ -188,9 +201,39 @@ def _parquet_footer(spark, path: str):
     try:
         # one round trip for the schema (py4j calls are slow): its text, parsed here
         columns = _top_level_columns(str(reader.getFileMetaData().getSchema().toString()))
-        return columns, int(reader.getRecordCount()), int(file.getLength())
+        return columns, int(reader.getRecordCount()), int(file.getLength()), None
     finally:
         reader.close()
+
+
+def _spark_schema(arrow_schema):
+    """The Spark schema of parts whose Arrow schema is `arrow_schema`, or None (Spark then
+    infers it) for types that do not map one to one: timestamps (parquet INT96 and
+    time-zone rules differ), unsigned integers, anything `from_arrow_schema` rejects."""
+    if arrow_schema is None:
+        return None
+    import pyarrow as pa
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    def plain(t) -> bool:
+        if pa.types.is_timestamp(t) or pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_unsigned_integer(t):
+            return False
+        if pa.types.is_dictionary(t) or pa.types.is_large_string(t) or pa.types.is_large_binary(t):
+            return False
+        if pa.types.is_struct(t):
+            return all(plain(f.type) for f in t)
+        if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
+            return plain(t.value_type)
+        if pa.types.is_map(t):
+            return plain(t.key_type) and plain(t.item_type)
+        return True
+
+    if not all(plain(f.type) for f in arrow_schema):
+        return None
+    try:
+        return from_arrow_schema(arrow_schema)
+    except Exception:
+        return None
 
 
 _SCHEMA_FIELD_RE = re.compile(r"^\s*(?:required|optional|repeated)\s+(\S+)\s+([^\s;{(]+)\s*(\([^)]*\))?")
@@ -289,12 +332,12 @@ def run_label(spark, cfg: MatchConfig) -> StageReport:
     lemma_map = _lemma_map(cfg)
     laion = read_laion(spark, cfg.laion, cfg.skip_bad_files)
     counts = _caption_counter(spark)
-    pairs = laion.df.select(INDEX_COLUMN, TEXT_COLUMN).mapInArrow(
-        label_batches(lemma_map, cfg.matching, counts), f"{INDEX_COLUMN} long, wnid string, lemma string")
     report = StageReport("laionet label")
     with output.atomic_dir(spark, cfg.out, cfg, report) as tmp:
         with spark_read_errors():
-            pairs.write.parquet(tmp)
+            output.write_parquet_in_tasks(spark, laion.df.select(INDEX_COLUMN, TEXT_COLUMN),
+                                          label_batches(lemma_map, cfg.matching, counts),
+                                          f"{INDEX_COLUMN} long, wnid string, lemma string", tmp)
         _fill_caption_report(report, counts.value, cfg, laion, lemma_map)
     print(report.summary() + f"; {report.info['pairs']:,} (caption, lemma) pairs -> {cfg.out}")
     return report
@@ -308,11 +351,11 @@ def run_subset(spark, cfg: MatchConfig) -> StageReport:
     counts = _caption_counter(spark)
     schema = (", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in laion.df.schema.fields)
               + ", wnids array<string>, lemmas array<string>")
-    rows = laion.df.mapInArrow(subset_batches(lemma_map, cfg.matching, counts), schema)
     report = StageReport("laionet subset")
     with output.atomic_dir(spark, cfg.out, cfg, report) as tmp:
         with spark_read_errors():
-            rows.write.parquet(tmp)
+            output.write_parquet_in_tasks(spark, laion.df, subset_batches(lemma_map, cfg.matching, counts),
+                                          schema, tmp)
         _fill_caption_report(report, counts.value, cfg, laion, lemma_map)
     print(report.summary() + f" -> {cfg.out}")
     return report

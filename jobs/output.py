@@ -202,6 +202,56 @@ def atomic_dir(spark, out: str, cfg, report: StageReport) -> Iterator[str]:
         delete(spark, tmp)
 
 
+#: where the Python workers write their attempt files, inside the temporary output
+ATTEMPTS_DIR = "_attempts"
+
+
+def write_parquet_in_tasks(spark, df, batch_function, schema: str, out: str,
+                           row_group_rows: Optional[int] = None) -> None:
+    """Write `df.mapInArrow(batch_function, schema)` as a parquet dataset into the new
+    directory `out` (the temporary directory of `atomic_dir`).
+
+    A local `out` (a plain path or file:, also a mount shared by the executors) is
+    written by the Python workers themselves with pyarrow (`udfs.parquet_sink`: no row
+    copy into the JVM, no row-by-row parquet-mr encoding): every task attempt writes one
+    file under `out/_attempts`, the status rows collected here name the one attempt Spark
+    accepted per partition, those become `part-<partition>.parquet`, the rest is deleted.
+    Any other file system (hdfs://, s3a://) is written by Spark's own writer.
+    `row_group_rows`: rows per parquet row group (default `udfs.parquet_sink.ROW_GROUP_ROWS`).
+    """
+    local = _local_for_hadoop(spark, out)
+    if local is None:
+        df.mapInArrow(batch_function, schema).write.parquet(out)
+        return
+    import shutil
+
+    import pyarrow.parquet as pq
+    from pyspark.sql.pandas.types import to_arrow_schema
+    from pyspark.sql.types import _parse_datatype_string
+
+    from udfs.parquet_sink import ROW_GROUP_ROWS, STATUS_SCHEMA, write_batches
+
+    arrow_schema = to_arrow_schema(_parse_datatype_string(schema))
+    attempts = os.path.join(local, ATTEMPTS_DIR)
+    os.makedirs(attempts)
+    try:
+        task = write_batches(batch_function, attempts, arrow_schema, row_group_rows or ROW_GROUP_ROWS)
+        statuses = df.mapInArrow(task, STATUS_SCHEMA).collect()
+        files = {}
+        for status in statuses:
+            if status.partition in files:
+                raise RuntimeError(f"two accepted task results for partition {status.partition} of {out}")
+            files[status.partition] = status.path
+        for partition, path in sorted(files.items()):
+            if path:
+                os.replace(path, os.path.join(local, f"part-{partition:05d}.parquet"))
+        if not any(files.values()):  # no rows at all: one empty file keeps the schema
+            pq.write_table(arrow_schema.empty_table(), os.path.join(local, "part-00000.parquet"))
+    finally:
+        # failed or duplicate attempts; a straggler whose directory is gone cannot write
+        shutil.rmtree(attempts, ignore_errors=True)
+
+
 def finish_file(spark, path: str, cfg, report: StageReport) -> None:
     """Write the config/report sidecars of a single-file output (after the file itself)."""
     write_text(spark, sidecar(path, CONFIG_NAME, False), config_to_yaml(cfg))

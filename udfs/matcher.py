@@ -57,7 +57,7 @@ class CaptionCounts(AccumulatorParam):
 def caption_counts(found: CaptionMatches) -> Dict[str, int]:
     """What a batch held: captions read, null, empty, with a match; (caption, lemma) pairs."""
     return {"read": found.n_captions, "null_caption": found.n_null, "empty_caption": found.n_empty,
-            "matched": len(found.matched_rows), "pairs": len(found.rows)}
+            "matched": found.n_matched, "pairs": len(found.rows)}
 
 
 def _matches(batch: pa.RecordBatch, matcher: LemmaMatcher, counts) -> CaptionMatches:
@@ -99,7 +99,8 @@ def subset_batches(lemma_to_wnid: Mapping[str, str], mode: str, counts) -> Batch
         lemmas, _ = _lemma_arrays(matcher)
         for batch in batches:
             found = _matches(batch, matcher, counts)
-            rows, starts = np.unique(found.rows, return_index=True)
+            starts = np.flatnonzero(np.diff(found.rows, prepend=-1))  # rows are sorted
+            rows = found.rows[starts]
             offsets = pa.array(np.append(starts, len(found.rows)).astype(np.int32))
             # lemma ids are sorted per row and index the sorted lemma list: already sorted
             lemma_lists = pa.ListArray.from_arrays(offsets, lemmas.take(pa.array(found.lemma_ids)))
