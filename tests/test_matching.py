@@ -13,7 +13,7 @@ import pytest
 
 from curation.laion import (INDEX_SHIFT_PER_PART, laion_index, part_file_name, part_number,
                             split_laion_index)
-from curation.matching import LemmaMatcher, hyperscan_available, laionet_reference_match
+from curation.matching import PAD_AFTER, PAD_BEFORE, LemmaMatcher, hyperscan_available, laionet_reference_match
 from curation.sample_laion import URL_EXTENSIONS, URL_KINDS, SampleLaion, rows_per_part
 
 
@@ -145,6 +145,32 @@ def test_arrow_large_strings_and_sliced_arrays(laionet):
         assert result.n_null == 1
     with pytest.raises(TypeError, match="string"):
         laionet.match_arrow(pa.array([1, 2]))
+
+
+def test_padded_captions_give_what_the_unpadded_ones_give(laionet, normalized, lemma_map):
+    """`match_padded` takes captions padded by the caller (Spark's concat): same pairs and
+    counts as `match_arrow`, also for a sliced array, nulls whose slot holds bytes, and
+    adversarial captions; unpadded input and a transforming mode are refused."""
+    captions = (["x", "a tabby", None, "", "ATM here", "tabby tabby!", "#tabby,", None]
+                + adversarial_captions(sorted(lemma_map), 300, seed=7))
+    padded = [None if c is None else PAD_BEFORE + c + PAD_AFTER for c in captions]
+    for typ in (pa.string(), pa.large_string()):
+        for start in (0, 1):
+            want = laionet.match_arrow(pa.array(captions, typ).slice(start))
+            got = laionet.match_padded(pa.array(padded, typ).slice(start))
+            assert got.rows.tolist() == want.rows.tolist()
+            assert got.lemma_ids.tolist() == want.lemma_ids.tolist()
+            assert (got.n_captions, got.n_null, got.n_empty) == (want.n_captions, want.n_null, want.n_empty)
+    assert laionet.match_padded(pa.array(padded)).n_empty == 1
+    # a null slot that holds bytes (Arrow allows it): the bytes are not a caption
+    values = pa.array(["  tabby \x00", " tabby \x00"])
+    with_null = pa.StringArray.from_buffers(2, values.buffers()[1], values.buffers()[2],
+                                            pa.array([False, True]).buffers()[1], 1)
+    assert laionet.match_padded(with_null).rows.tolist() == [1]
+    with pytest.raises(ValueError, match="not padded"):
+        laionet.match_padded(pa.array(["a tabby", "tabby"]))
+    with pytest.raises(ValueError, match="transforms captions"):
+        normalized.match_padded(pa.array(padded))
 
 
 def test_reference_map_has_64_lemmas_laionet_can_never_match(laionet, normalized):
