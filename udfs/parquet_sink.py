@@ -28,7 +28,7 @@ BatchFunction = Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 #: Spark schema (DDL) of the status rows returned by `write_batches`
 STATUS_SCHEMA = "partition int, path string, rows long"
 #: a row group is written when this many rows or bytes (in Arrow memory) are pending
-ROW_GROUP_ROWS = 1 << 20
+ROW_GROUP_ROWS = 1 << 18
 ROW_GROUP_BYTES = 128 << 20
 
 
@@ -43,55 +43,91 @@ def write_batches(batch_function: BatchFunction, attempts_dir: str, schema: pa.S
     """
 
     def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
-        import pyarrow.parquet as pq
         from pyspark import TaskContext
 
         context = TaskContext.get()
         partition = context.partitionId() if context is not None else 0
-        path = os.path.join(attempts_dir, f"part-{partition:05d}-{uuid.uuid4().hex}.parquet")
-        sink = writer = None
-        rows = 0
-        pending: List[pa.RecordBatch] = []
-        pending_rows = pending_bytes = 0
-
-        def flush() -> None:  # one row group per flush: few, large row groups
-            nonlocal sink, writer, pending_rows, pending_bytes
-            if writer is None:
-                sink = pa.OSFile(path, "wb")  # creates no directory
-                writer = pq.ParquetWriter(sink, schema, **_writer_options(schema))
-            writer.write_table(pa.Table.from_batches(pending, schema), row_group_size=max(pending_rows, 1))
-            pending.clear()
-            pending_rows = pending_bytes = 0
-
+        out = _AttemptFile(os.path.join(attempts_dir, f"part-{partition:05d}-{uuid.uuid4().hex}.parquet"),
+                           schema, row_group_rows)
         try:
             for batch in batch_function(batches):
-                if batch.num_rows == 0:
-                    continue
-                if not batch.schema.equals(schema):
-                    batch = pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-                pending.append(batch)
-                pending_rows += batch.num_rows
-                pending_bytes += batch.nbytes
-                rows += batch.num_rows
-                if pending_rows >= row_group_rows or pending_bytes >= ROW_GROUP_BYTES:
-                    flush()
-            if pending:
-                flush()
-            if writer is not None:
-                writer.close()
-                sink.close()
+                if batch.num_rows:
+                    out.add(batch if batch.schema.equals(schema)
+                            else pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+            out.close()
         except BaseException:
-            if sink is not None:
-                try:
-                    sink.close()
-                finally:
-                    _remove(path)
+            out.abort()
             raise
         yield pa.RecordBatch.from_arrays(
-            [pa.array([partition], pa.int32()), pa.array([path if rows else ""]), pa.array([rows], pa.int64())],
+            [pa.array([partition], pa.int32()), pa.array([out.path if out.rows else ""]),
+             pa.array([out.rows], pa.int64())],
             names=["partition", "path", "rows"])
 
     return run
+
+
+class _AttemptFile:
+    """One task attempt's parquet file, opened at its first row group (no rows, no file).
+
+    Row groups are encoded by a background thread: pyarrow releases the GIL while it
+    encodes and compresses, so writing a row group overlaps the work on the next batches
+    (one row group in flight at a time, in order)."""
+
+    def __init__(self, path: str, schema: pa.Schema, row_group_rows: int):
+        self.path, self.schema, self.row_group_rows = path, schema, row_group_rows
+        self.rows = 0
+        self._pending: List[pa.RecordBatch] = []
+        self._pending_rows = self._pending_bytes = 0
+        self._sink = self._writer = self._pool = self._in_flight = None
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        self._pending.append(batch)
+        self._pending_rows += batch.num_rows
+        self._pending_bytes += batch.nbytes
+        self.rows += batch.num_rows
+        if self._pending_rows >= self.row_group_rows or self._pending_bytes >= ROW_GROUP_BYTES:
+            self._flush()
+
+    def _flush(self) -> None:
+        import pyarrow.parquet as pq
+        from concurrent.futures import ThreadPoolExecutor
+
+        table = pa.Table.from_batches(self._pending, self.schema)
+        self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
+        self._wait()
+        if self._writer is None:
+            self._sink = pa.OSFile(self.path, "wb")  # creates no directory
+            self._writer = pq.ParquetWriter(self._sink, self.schema, **_writer_options(self.schema))
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="parquet-sink")
+        self._in_flight = self._pool.submit(self._writer.write_table, table, row_group_size=max(len(table), 1))
+
+    def _wait(self) -> None:
+        if self._in_flight is not None:
+            in_flight, self._in_flight = self._in_flight, None
+            in_flight.result()  # raises the writer's error, if any
+
+    def close(self) -> None:
+        if self._pending:
+            self._flush()
+        self._wait()
+        if self._writer is not None:
+            self._writer.close()
+            self._sink.close()
+            self._pool.shutdown()
+
+    def abort(self) -> None:
+        """After a failure: stop writing, remove the file."""
+        try:
+            self._wait()
+        except BaseException:
+            pass
+        if self._pool is not None:
+            self._pool.shutdown()
+        if self._sink is not None:
+            try:
+                self._sink.close()
+            finally:
+                _remove(self.path)
 
 
 def _writer_options(schema: pa.Schema) -> dict:
