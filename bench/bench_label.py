@@ -73,7 +73,10 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--data", help="directory for the sample parts (kept and reused); default: a temp dir")
     ap.add_argument("--master", default="local[1]")
-    ap.add_argument("--repeat", type=int, default=3, help="Spark runs of each kind (best kept)")
+    ap.add_argument("--repeat", type=int, default=5, help="Spark runs of each kind (best kept)")
+    ap.add_argument("--warmup", type=int, default=2,
+                    help="rounds run first and not counted (the JVM's JIT keeps speeding both jobs up "
+                         "for several runs)")
     ap.add_argument("--loop-captions", type=int, default=2_000, help="captions timed with the original loop")
     args = ap.parse_args()
 
@@ -100,7 +103,7 @@ def main() -> None:
         # does, from the footers it reads anyway): no schema inference, the pure floor
         schema = spark.read.parquet(*files).schema
         bare_times, floor_times, label_times = [], [], []
-        for i in range(args.repeat + 1):  # the first round warms up the JVM and workers
+        for i in range(args.warmup + args.repeat):  # warm-up rounds: the JVM's JIT and the workers
             t0 = time.perf_counter()
             spark.read.parquet(*files).select(F.sum(F.length("TEXT"))).first()
             t1 = time.perf_counter()
@@ -108,7 +111,7 @@ def main() -> None:
             t2 = time.perf_counter()
             run_label(spark, MatchConfig(laion=data, out=os.path.join(work, f"labels{i}")))
             t3 = time.perf_counter()
-            if i:
+            if i >= args.warmup:
                 bare_times.append(t1 - t0)
                 floor_times.append(t2 - t1)
                 label_times.append(t3 - t2)

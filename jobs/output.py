@@ -219,9 +219,11 @@ def write_parquet_in_tasks(spark, df, batch_function, schema: str, out: str,
     Any other file system (hdfs://, s3a://) is written by Spark's own writer.
     `row_group_rows`: rows per parquet row group (default `udfs.parquet_sink.ROW_GROUP_ROWS`).
     """
+    from udfs.parquet_sink import plain
+
     local = _local_for_hadoop(spark, out)
     if local is None:
-        df.mapInArrow(batch_function, schema).write.parquet(out)
+        df.mapInArrow(plain(batch_function), schema).write.parquet(out)
         return
     import shutil
 

@@ -96,9 +96,10 @@ def test_outputs_that_are_not_local_are_written_by_spark_with_the_same_rows(spar
 
     df = spark.range(0, 5000, numPartitions=2).selectExpr("id", "cast(id % 13 as string) as s")
 
-    def odd_rows(batches):
+    def odd_rows(batches):  # `s` dictionary-encoded, as the label job yields wnid and lemma
         for b in batches:
-            yield b.filter(pc.equal(pc.bit_wise_and(b.column("id"), 1), 1))
+            b = b.filter(pc.equal(pc.bit_wise_and(b.column("id"), 1), 1))
+            yield pa.RecordBatch.from_arrays([b.column("id"), pc.dictionary_encode(b.column("s"))], names=["id", "s"])
 
     ours, theirs = str(tmp_path / "ours"), str(tmp_path / "theirs")
     output.write_parquet_in_tasks(spark, df, odd_rows, "id long, s string", ours)
@@ -107,3 +108,4 @@ def test_outputs_that_are_not_local_are_written_by_spark_with_the_same_rows(spar
     assert "_SUCCESS" in os.listdir(theirs) and "_SUCCESS" not in os.listdir(ours)
     rows = [sorted(tuple(r) for r in spark.read.parquet(p).collect()) for p in (ours, theirs)]
     assert rows[0] == rows[1] == [(i, str(i % 13)) for i in range(1, 5000, 2)]
+    assert pq.read_table(ours).schema.field("s").type == pa.string()  # read back as declared

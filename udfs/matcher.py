@@ -91,8 +91,9 @@ def _matches(batch: pa.RecordBatch, matcher: LemmaMatcher, counts) -> CaptionMat
 
 def label_batches(lemma_to_wnid: Mapping[str, str], mode: str, counts) -> BatchFunction:
     """mapInArrow function: (laion_index, TEXT or `PADDED_TEXT_COLUMN`) -> one row per
-    (caption, lemma) found: (laion_index, wnid, lemma). `counts`: an accumulator of
-    `CaptionCounts`."""
+    (caption, lemma) found: (laion_index, wnid, lemma), wnid and lemma dictionary-encoded
+    (for `jobs.output.write_parquet_in_tasks`, which decodes them for Spark's writer).
+    `counts`: an accumulator of `CaptionCounts`."""
     key = matcher_key(lemma_to_wnid, mode)
     lemma_to_wnid = dict(lemma_to_wnid)
 
@@ -101,10 +102,11 @@ def label_batches(lemma_to_wnid: Mapping[str, str], mode: str, counts) -> BatchF
         lemmas, wnids = _lemma_arrays(matcher)
         for batch in batches:
             found = _matches(batch, matcher, counts)
+            ids = pa.array(found.lemma_ids)
             yield pa.RecordBatch.from_arrays(
-                [batch.column(INDEX_COLUMN).take(pa.array(found.rows)),
-                 wnids.take(pa.array(found.lemma_ids)),
-                 lemmas.take(pa.array(found.lemma_ids))],
+                [pa.array(np.asarray(batch.column(INDEX_COLUMN))[found.rows]),
+                 pa.DictionaryArray.from_arrays(ids, wnids),  # no string copies
+                 pa.DictionaryArray.from_arrays(ids, lemmas)],
                 names=[INDEX_COLUMN, "wnid", "lemma"])
 
     return run

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import uuid
-from typing import Callable, Iterable, Iterator, List
+from typing import Callable, Iterable, Iterator, List, Optional
 
 import pyarrow as pa
+import pyarrow.compute  # noqa: F401  (pa.compute)
 
 BatchFunction = Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
@@ -37,7 +38,8 @@ def write_batches(batch_function: BatchFunction, attempts_dir: str, schema: pa.S
     """mapInArrow function: run `batch_function` on the task's batches and write what it
     yields to one parquet file in `attempts_dir` (a local directory that exists).
 
-    Each batch must have `schema`'s column names and types. A row group is written when
+    Each batch must have `schema`'s column names and types; a string column may come
+    dictionary-encoded (written as such, read back as strings). A row group is written when
     `row_group_rows` rows or `ROW_GROUP_BYTES` are pending. Yields one status row
     (`STATUS_SCHEMA`): the partition, the file written ("" when no rows), its rows.
     """
@@ -52,8 +54,7 @@ def write_batches(batch_function: BatchFunction, attempts_dir: str, schema: pa.S
         try:
             for batch in batch_function(batches):
                 if batch.num_rows:
-                    out.add(batch if batch.schema.equals(schema)
-                            else pa.RecordBatch.from_arrays(batch.columns, schema=schema))
+                    out.add(batch)
             out.close()
         except BaseException:
             out.abort()
@@ -79,8 +80,15 @@ class _AttemptFile:
         self._pending: List[pa.RecordBatch] = []
         self._pending_rows = self._pending_bytes = 0
         self._sink = self._writer = self._pool = self._in_flight = None
+        self._file_schema: Optional[pa.Schema] = None
 
     def add(self, batch: pa.RecordBatch) -> None:
+        if self._file_schema is None:  # dictionary columns of the first batch stay so
+            encoded = {f.name for f in batch.schema if pa.types.is_dictionary(f.type)}
+            self._file_schema = pa.schema([
+                pa.field(f.name, pa.dictionary(pa.int32(), f.type), f.nullable) if f.name in encoded else f
+                for f in self.schema])
+        batch = conform(batch, self._file_schema)
         self._pending.append(batch)
         self._pending_rows += batch.num_rows
         self._pending_bytes += batch.nbytes
@@ -92,12 +100,15 @@ class _AttemptFile:
         import pyarrow.parquet as pq
         from concurrent.futures import ThreadPoolExecutor
 
-        table = pa.Table.from_batches(self._pending, self.schema)
+        table = pa.Table.from_batches(self._pending, self._file_schema)
         self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
         self._wait()
         if self._writer is None:
             self._sink = pa.OSFile(self.path, "wb")  # creates no directory
-            self._writer = pq.ParquetWriter(self._sink, self.schema, **_writer_options(self.schema))
+            # store_schema=False: readers see the declared types (a dictionary column reads
+            # back as its plain type, as Spark reads it)
+            self._writer = pq.ParquetWriter(self._sink, self._file_schema, store_schema=False,
+                                            **_writer_options(self._file_schema))
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="parquet-sink")
         self._in_flight = self._pool.submit(self._writer.write_table, table, row_group_size=max(len(table), 1))
 
@@ -130,11 +141,50 @@ class _AttemptFile:
                 _remove(self.path)
 
 
+def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
+    """`batch` with `schema`'s names and types, where a column may be dictionary-encoded
+    or plain on either side (encoded or decoded to match); any other difference is an
+    error naming the column."""
+    if batch.schema.equals(schema):
+        return batch
+    if batch.schema.names != schema.names:
+        raise ValueError(f"a batch has columns {batch.schema.names}, expected {schema.names}")
+    columns = []
+    for column, field in zip(batch.columns, schema):
+        if pa.types.is_dictionary(field.type) and not pa.types.is_dictionary(column.type):
+            column = pa.compute.dictionary_encode(column)
+        elif pa.types.is_dictionary(column.type) and not pa.types.is_dictionary(field.type):
+            column = column.dictionary_decode()
+        if not column.type.equals(field.type):
+            try:
+                column = column.cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise TypeError(f"column {field.name}: {column.type} where {field.type} is expected ({e})") from None
+        columns.append(column)
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+def plain(batch_function: BatchFunction) -> BatchFunction:
+    """`batch_function` with its dictionary-encoded columns decoded (what Spark's own
+    writer path of `write_parquet_in_tasks` needs)."""
+
+    def run(batches: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+        for batch in batch_function(batches):
+            if any(pa.types.is_dictionary(t) for t in batch.schema.types):
+                batch = pa.RecordBatch.from_arrays(
+                    [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns],
+                    names=batch.schema.names)
+            yield batch
+
+    return run
+
+
 def _writer_options(schema: pa.Schema) -> dict:
     """Dictionary encoding for the string columns only (an integer index is all distinct
     values: trying a dictionary for it is wasted), statistics for the other columns only
     (min/max of captions and URLs cost time and prune nothing). Half the writing time."""
-    strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
+    strings = [f.name for f in schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)
+               or pa.types.is_dictionary(f.type)]
     others = [f.name for f in schema if f.name not in strings]
     return {"use_dictionary": strings or False, "write_statistics": others or False}
 
