@@ -109,3 +109,30 @@ def test_outputs_that_are_not_local_are_written_by_spark_with_the_same_rows(spar
     rows = [sorted(tuple(r) for r in spark.read.parquet(p).collect()) for p in (ours, theirs)]
     assert rows[0] == rows[1] == [(i, str(i % 13)) for i in range(1, 5000, 2)]
     assert pq.read_table(ours).schema.field("s").type == pa.string()  # read back as declared
+
+
+def test_a_file_the_driver_cannot_see_is_a_clear_error(spark, tmp_path, monkeypatch):
+    """A local output on a cluster without a shared file system: the executors' files are
+    not where the driver looks. That is an error naming the cause, not a partial output."""
+    import udfs.parquet_sink as sink
+    from curation.errors import InputError
+    from jobs import output
+
+    real = sink.write_batches
+
+    def written_elsewhere(*args, **kwargs):
+        run = real(*args, **kwargs)
+
+        def moved(batches):
+            for status in run(batches):
+                path = status.column("path")[0].as_py()
+                if path:  # as if the file were on the executor's own disk
+                    os.rename(path, path + ".on-another-machine")
+                yield status
+
+        return moved
+
+    monkeypatch.setattr(sink, "write_batches", written_elsewhere)
+    df = spark.range(0, 100, numPartitions=1)
+    with pytest.raises(InputError, match="cannot see"):
+        output.write_parquet_in_tasks(spark, df, lambda batches: batches, "id long", str(tmp_path / "out"))
