@@ -219,7 +219,7 @@ def write_parquet_in_tasks(spark, df, batch_function, schema: str, out: str,
     Any other file system (hdfs://, s3a://) is written by Spark's own writer.
     `row_group_rows`: rows per parquet row group (default `udfs.parquet_sink.ROW_GROUP_ROWS`).
     """
-    from udfs.parquet_sink import plain
+    from udfs.parquet_sink import ROW_GROUP_ROWS, STATUS_SCHEMA, plain, write_batches
 
     local = _local_for_hadoop(spark, out)
     if local is None:
@@ -230,8 +230,6 @@ def write_parquet_in_tasks(spark, df, batch_function, schema: str, out: str,
     import pyarrow.parquet as pq
     from pyspark.sql.pandas.types import to_arrow_schema
     from pyspark.sql.types import _parse_datatype_string
-
-    from udfs.parquet_sink import ROW_GROUP_ROWS, STATUS_SCHEMA, write_batches
 
     arrow_schema = to_arrow_schema(_parse_datatype_string(schema))
     attempts = os.path.join(local, ATTEMPTS_DIR)

@@ -22,7 +22,7 @@ import uuid
 from typing import Callable, Iterable, Iterator, List, Optional
 
 import pyarrow as pa
-import pyarrow.compute  # noqa: F401  (pa.compute)
+import pyarrow.compute as pc
 
 BatchFunction = Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
@@ -152,7 +152,7 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
     columns = []
     for column, field in zip(batch.columns, schema):
         if pa.types.is_dictionary(field.type) and not pa.types.is_dictionary(column.type):
-            column = pa.compute.dictionary_encode(column)
+            column = pc.dictionary_encode(column)
         elif pa.types.is_dictionary(column.type) and not pa.types.is_dictionary(field.type):
             column = column.dictionary_decode()
         if not column.type.equals(field.type):
