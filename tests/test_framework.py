@@ -118,15 +118,19 @@ def test_rerun_after_killed_run_removes_its_temporary_outputs(spark, tmp_path):
 @pytest.mark.cluster
 def test_trivial_job_under_local_cluster_matches_local(curate_cmd, tmp_path):
     local, cluster = tmp_path / "local", tmp_path / "cluster"
-    res = run_curate(curate_cmd, "concepts", "table", "--out", str(local), "--master", "local[2]")
-    assert res.returncode == 0, res.stderr
     # an unactivated venv: PATH without .venv/bin, PYSPARK_PYTHON unset -> executors must still
-    # run this interpreter (separate processes in local-cluster mode)
+    # run this interpreter (separate processes in local-cluster mode); both runs at once
     env = {k: v for k, v in os.environ.items() if k != "PYSPARK_PYTHON"}
     env["PATH"] = "/usr/bin:/bin"
-    res = subprocess.run([*curate_cmd, "concepts", "table", "--out", str(cluster),
-                          "--master", "local-cluster[2,1,1024]"],
-                         capture_output=True, text=True, timeout=300, cwd=REPO, env=env)
-    assert res.returncode == 0, res.stderr
+    on_cluster = subprocess.Popen([*curate_cmd, "concepts", "table", "--out", str(cluster),
+                                   "--master", "local-cluster[2,1,1024]"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, env=env)
+    try:
+        res = run_curate(curate_cmd, "concepts", "table", "--out", str(local), "--master", "local[2]")
+        assert res.returncode == 0, res.stderr
+        _, stderr = on_cluster.communicate(timeout=300)
+    finally:
+        on_cluster.kill()
+    assert on_cluster.returncode == 0, stderr
     assert (cluster / "_config.yaml").exists() and (cluster / "_report.json").exists()
     pd.testing.assert_frame_equal(read_table(local), read_table(cluster))
