@@ -114,11 +114,6 @@ class CaptionMatches:
     n_not_string: int = 0
 
     @property
-    def matched_rows(self) -> np.ndarray:
-        """The distinct rows with at least one match (sorted)."""
-        return sorted_unique(self.rows)
-
-    @property
     def n_matched(self) -> int:
         """How many rows have at least one match (`rows` is sorted: no sort needed)."""
         return int(np.count_nonzero(self.rows[1:] != self.rows[:-1])) + 1 if len(self.rows) else 0
@@ -221,12 +216,14 @@ class LemmaMatcher:
         if padded.null_count and lengths[~valid].any():  # null slots that hold bytes
             padded = pc.fill_null(padded, PAD_BEFORE + PAD_AFTER)
             offsets = _offsets(padded)
-        n_empty = int(np.count_nonzero(valid & (lengths == len(PAD_BEFORE) + len(PAD_AFTER))))
+        pad = len(PAD_BEFORE) + len(PAD_AFTER)
+        n_empty = int(np.count_nonzero(valid & (lengths == pad)))
         haystack, offsets = self._haystack(padded, offsets)
         starts, ends = offsets[:-1][valid], offsets[1:][valid]
         view = np.frombuffer(haystack, dtype=np.uint8)
-        if len(starts) and not ((lengths[valid] >= 3).all() and (view[starts] == ord(PAD_BEFORE)).all()
-                                and (view[ends - 1] == ord(_SEPARATOR)).all() and (view[ends - 2] == ord(" ")).all()):
+        if len(starts) and not ((lengths[valid] >= pad).all() and (view[starts] == ord(PAD_BEFORE)).all()
+                                and all((view[ends - len(PAD_AFTER) + i] == ord(c)).all()
+                                        for i, c in enumerate(PAD_AFTER))):
             raise ValueError("captions are not padded as PAD_BEFORE + caption + PAD_AFTER")
         return self._match_haystack(haystack, offsets, len(padded), padded.null_count, n_empty)
 

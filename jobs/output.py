@@ -243,12 +243,13 @@ def write_parquet_in_tasks(spark, df, batch_function, schema: str, out: str,
                 raise RuntimeError(f"two accepted task results for partition {status.partition} of {out}")
             files[status.partition] = status.path
         for partition, path in sorted(files.items()):
-            if path and not os.path.exists(path):
+            if not path:  # the partition had no rows
+                continue
+            if not os.path.exists(path):
                 raise InputError(f"{out}: a task wrote {path}, which this driver cannot see; on a cluster a local "
                                  "output path must be a file system shared by the driver and every executor "
                                  "(or use hdfs:// / s3a://)")
-            if path:
-                os.replace(path, os.path.join(local, f"part-{partition:05d}.parquet"))
+            os.replace(path, os.path.join(local, f"part-{partition:05d}.parquet"))
         if not any(files.values()):  # no rows at all: one empty file keeps the schema
             pq.write_table(arrow_schema.empty_table(), os.path.join(local, "part-00000.parquet"))
     finally:

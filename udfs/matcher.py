@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple
+from typing import Callable, Dict, Iterable, Iterator, Mapping, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -60,7 +60,7 @@ def caption_counts(found: CaptionMatches) -> Dict[str, int]:
             "matched": found.n_matched, "pairs": len(found.rows)}
 
 
-#: the column of captions padded in the JVM (`padded_text_sql`), when the mode allows it
+#: the column of captions padded in the JVM (`padded_text_column`), when the mode allows it
 PADDED_TEXT_COLUMN = "_padded_text"
 
 
@@ -78,8 +78,7 @@ def padded_text_column(mode: str):
 
 
 def _matches(batch: pa.RecordBatch, matcher: LemmaMatcher, counts) -> CaptionMatches:
-    names = batch.schema.names
-    if PADDED_TEXT_COLUMN in names:
+    if PADDED_TEXT_COLUMN in batch.schema.names:
         found = matcher.match_padded(batch.column(PADDED_TEXT_COLUMN))
     else:
         found = matcher.match_arrow(batch.column(TEXT_COLUMN))
