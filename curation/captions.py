@@ -14,7 +14,8 @@ pure functions, so the Spark job, the benchmark's pandas baseline and the tests 
   large list can be parsed by several tasks (see its docstring for why that is safe).
 
 Every random choice (template, lemma, row order) is `curation.sampling` hashing of the
-entry's file name and the seed, so it does not depend on row order or partitioning.
+entry's file name and the seed, so it does not depend on row order or partitioning; or,
+with `--sampling original`, the original script's draws by list position (`CaptionDraws`).
 """
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
-from curation.sampling import stable_choice_index, stable_key
+from curation.sampling import CaptionDraws, stable_choice_index, stable_key
 
 TEXT_FIELDS = ("title", "tags", "description")
 #: mode -> template; `openai80` picks one of the 80 OpenAI ImageNet templates per row
@@ -175,21 +176,34 @@ class CaptionBuilder:
         if not self.templates:
             raise ValueError("mode openai80 needs the 80 templates")
 
-    def prefix(self, filename: str, wnid: str) -> Optional[str]:
-        """The filled template, or None without --append-cname."""
+    def prefix(self, filename: str, wnid: str, picks: Optional[Tuple[int, int]] = None) -> Optional[str]:
+        """The filled template, or None without --append-cname. `picks` (template index,
+        lemma index) are the original script's draws (`curation.sampling.CaptionDraws`);
+        without them both are keyed hashes of the file name."""
         if not self.spec.append_cname:
             return None
         seed = self.spec.seed
         if self.spec.use_synset:
             lemmas = self.lemmas[wnid]
-            name = lemmas[stable_choice_index(filename, len(lemmas), seed, "lemma")]
+            name = lemmas[picks[1] if picks is not None else
+                          stable_choice_index(filename, len(lemmas), seed, "lemma")]
         else:
             name = self.classname[wnid]
-        template = self.templates[0] if len(self.templates) == 1 else \
-            self.templates[stable_choice_index(filename, len(self.templates), seed, "template")]
+        if len(self.templates) == 1:
+            template = self.templates[0]
+        else:
+            template = self.templates[picks[0] if picks is not None else
+                                      stable_choice_index(filename, len(self.templates), seed, "template")]
         return template.format(name)
 
-    def row(self, entry: Any) -> Row:
+    def draw_code(self, entry: Any) -> int:
+        """The entry's label when the original script builds (and draws for) its caption,
+        i.e. a valid entry of a known wnid; else -1."""
+        if entry_problem(entry) is not None:
+            return -1
+        return self.label.get(entry["wnid"], -1)
+
+    def row(self, entry: Any, picks: Optional[Tuple[int, int]] = None) -> Row:
         problem = entry_problem(entry)
         filename = entry.get("filename") if isinstance(entry, dict) else None
         filename = filename if isinstance(filename, str) else None
@@ -200,7 +214,7 @@ class CaptionBuilder:
             return Row(UNKNOWN_WNID, filename,
                        problem=f"wnid {wnid!r} is not one of the 1000 ImageNet classes")
         caption = join_caption(entry["title"], entry["tags"], entry["description"], self.spec,
-                               self.prefix(filename, wnid))
+                               self.prefix(filename, wnid, picks))
         return Row(KEPT if caption else EMPTY_CAPTION, filename,
                    f"{self.train_dir}/{wnid}/{filename}", self.label[wnid], caption)
 
@@ -403,18 +417,42 @@ class RangeTally:
 
 
 def kept_rows(data, start: int, end: int, builder: CaptionBuilder, shuffle: bool,
-              tally: RangeTally) -> Iterator[Tuple[int, str, int, str, Optional[int]]]:
+              tally: RangeTally, draws: Optional[CaptionDraws] = None,
+              base: int = 0) -> Iterator[Tuple[int, str, int, str, Optional[int]]]:
     """(index in range, filepath, label, caption, shuffle key or None) of the kept entries
-    that start in [start, end); everything else is counted in `tally`."""
+    that start in [start, end); everything else is counted in `tally`.
+
+    With `draws` (`--sampling original`; `base` is the list position of the range's first
+    entry) the shuffle key is the entry's place in the original's shuffled list and the
+    template / lemma are the original's draws; without them both are keyed hashes."""
     seed = builder.spec.seed
     for idx, entry in enumerate(iter_list_elements(data, start, end, tally.found)):
-        r = builder.row(entry)
+        if draws is None:
+            r = builder.row(entry)
+        else:
+            r = builder.row(entry, draws.picks(base + idx))
         tally.by_status[r.status] = tally.by_status.get(r.status, 0) + 1
         if r.status == KEPT:
             tally.by_label[r.label] = tally.by_label.get(r.label, 0) + 1
-            yield idx, r.filepath, r.label, r.caption, order_key(r.filename, seed, "shuffle") if shuffle else None
+            if not shuffle:
+                key = None
+            elif draws is None:
+                key = order_key(r.filename, seed, "shuffle")
+            else:
+                key = int(draws.rank[base + idx])
+            yield idx, r.filepath, r.label, r.caption, key
         elif r.status in BAD_ROW_STATUSES and len(tally.bad) < BAD_SAMPLE:
             tally.bad.append((idx, r.filename, r.problem))
+
+
+def draw_codes(data, start: int, end: int, builder: CaptionBuilder, found: ListSlice) -> bytes:
+    """`CaptionBuilder.draw_code` of each entry that starts in [start, end), in list order,
+    as int16 bytes (what `--sampling original` needs of a range: no text); `found` as in
+    `iter_list_elements`."""
+    from array import array
+
+    codes = array("h", (builder.draw_code(e) for e in iter_list_elements(data, start, end, found)))
+    return codes.tobytes()
 
 
 @dataclass

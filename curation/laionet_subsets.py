@@ -9,8 +9,11 @@ The rules of "Ablating intra-class variation" / "Ablating data scale":
 4. when that makes more than `n` rows, the excess is dropped at random from the sampled
    rows of the 10 largest classes (ties: smaller label first), never a class's last row.
 
-All randomness is a function of (`laion_index`, seed) (`curation.sampling`): the sample is
-the rows with the smallest keys, so it does not depend on row order or partitioning.
+`select_subset` (`--sampling keyed`): all randomness is a function of (`laion_index`,
+seed) (`curation.sampling`): the sample is the rows with the smallest keys, so it does not
+depend on row order or partitioning. `select_subset_original` (`--sampling original`):
+the rules as `create_laionet_subsets.py` applies them, with pandas' `sample(...,
+random_state=seed)` over the rows in file order, so the subsets equal the study's.
 Only three numeric columns per row are needed, so a Spark job collects them and decides
 here (about 20 bytes a row: 3.3M rows of LAIONet fit easily in the driver).
 """
@@ -23,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from curation.errors import InputError
-from curation.sampling import stable_uniform
+from curation.sampling import pandas_sample_positions, stable_uniform
 
 TOP_CLASSES = 10
 
@@ -64,6 +67,24 @@ class SubsetSelection:
         return {int(v): int(c) for v, c in zip(values, counts)}
 
 
+def _at_least(similarity: pd.Series, thresh: float) -> np.ndarray:
+    """`similarity >= thresh` as pandas computes it on the column: a float32 column is
+    compared in float32 (so a stored 0.7 passes 0.7), nulls fail."""
+    dtype = similarity.dtype if similarity.dtype in (np.float32, np.float64) else np.float64
+    return similarity.to_numpy(dtype=dtype, na_value=np.nan) >= thresh
+
+
+def _checked_ids(meta: pd.DataFrame) -> np.ndarray:
+    if meta["laion_index"].isna().any():
+        raise InputError("column 'laion_index' has null values")
+    ids = meta["laion_index"].to_numpy(dtype=np.int64)
+    ordered = np.sort(ids)
+    dup = ordered[1:][ordered[1:] == ordered[:-1]]
+    if len(dup):
+        raise InputError(f"column 'laion_index' is not unique: {int(dup[0])} occurs more than once")
+    return ids
+
+
 def select_subset(meta: pd.DataFrame, thresh: float, frac: float = 1.0, n: Optional[int] = None,
                   seed: int = 42, top_classes: int = TOP_CLASSES) -> SubsetSelection:
     """The rows to keep from `meta` (columns `laion_index`, `label`, `similarity`).
@@ -80,7 +101,7 @@ def select_subset(meta: pd.DataFrame, thresh: float, frac: float = 1.0, n: Optio
         raise InputError(f"column 'laion_index' is not unique: {int(dup[0])} occurs more than once")
     known = meta["label"].notna().to_numpy()
     labels = meta["label"].fillna(-1).to_numpy(dtype=np.int64)
-    above = known & (meta["similarity"].to_numpy(dtype=np.float64, na_value=np.nan) >= thresh)
+    above = known & _at_least(meta["similarity"], thresh)
 
     k = sample_size(int(above.sum()), frac, n)
     if k > above.sum():
@@ -126,6 +147,69 @@ def select_subset(meta: pd.DataFrame, thresh: float, frac: float = 1.0, n: Optio
         "trimmed_top_classes": int(trimmed.sum()),
     }
     return SubsetSelection(laion_index=ids[chosen], labels=labels[chosen], read=len(meta),
+                           dropped={r: c for r, c in dropped.items() if c},
+                           restored=[int(lab) for lab in classes[~present]], trimmed_from=trimmed_from,
+                           above_threshold=int(above.sum()), sampled=int(k))
+
+
+def select_subset_original(meta: pd.DataFrame, thresh: float, frac: float = 1.0, n: Optional[int] = None,
+                           seed: int = 42, wnids: Optional[List[str]] = None,
+                           top_classes: int = TOP_CLASSES) -> SubsetSelection:
+    """The rows `create_laionet_subsets.py` keeps from `meta` (columns `laion_index`,
+    `label`, `similarity`), whose rows are in the order of the input file(s).
+
+    As the original: the first row of each class in file order is set aside; the rows with
+    similarity >= `thresh` (file order) are sampled with pandas' `sample(n=n | frac=frac,
+    random_state=seed)`; each class missing from the sample gets its first row back (after
+    the sample); with `n`, the excess is dropped by `sample(n=excess, random_state=seed)`
+    from the rows (in that order) of the 10 classes `value_counts` ranks first, which may
+    take a class's last row. `wnids[label]` names the classes for `value_counts` (its order
+    of equal counts follows the installed pandas, as the original's did). Rows of an
+    unknown class (null `label`; the original fails on them) are dropped first.
+    """
+    ids = _checked_ids(meta)
+    known = meta["label"].notna().to_numpy()
+    labels = meta["label"].fillna(-1).to_numpy(dtype=np.int64)
+    above = known & _at_least(meta["similarity"], thresh)
+
+    candidates = np.flatnonzero(above)
+    k = sample_size(len(candidates), frac, n)
+    if k > len(candidates):
+        raise InputError(f"n={k} is more than the {len(candidates)} rows with similarity >= {thresh}")
+    sampled = candidates[pandas_sample_positions(len(candidates), seed, n=n, frac=None if n is not None else frac)]
+
+    known_idx = np.flatnonzero(known)
+    classes, first = np.unique(labels[known_idx], return_index=True)
+    present = np.isin(classes, labels[sampled])
+    # `one_per_cls` keeps file order, and so does the concatenation after the sample
+    restored_rows = np.sort(known_idx[first[~present]])
+    taken = np.concatenate([sampled, restored_rows])
+
+    chosen = np.zeros(len(meta), dtype=bool)
+    chosen[taken] = True
+    trimmed = np.zeros(len(meta), dtype=bool)
+    trimmed_from: List[int] = []
+    if n is not None and len(taken) > n:
+        excess = len(taken) - n
+        names = np.asarray(wnids, dtype=object)[labels[taken]] if wnids is not None else labels[taken]
+        top = pd.Series(names).value_counts().index[:top_classes]
+        label_of = dict(zip(names, labels[taken]))
+        trimmed_from = [int(label_of[name]) for name in top]
+        pool = taken[np.isin(names, top)]
+        if excess > len(pool):
+            raise InputError(f"n={n} is too small: {excess} rows to drop but the {len(top)} largest classes "
+                             f"have only {len(pool)}")
+        trimmed[pool[pandas_sample_positions(len(pool), seed, n=excess)]] = True
+        chosen &= ~trimmed
+
+    dropped = {
+        "unknown_wnid": int((~known).sum()),
+        "below_threshold": int((known & ~above & ~chosen & ~trimmed).sum()),
+        "not_sampled": int((above & ~chosen & ~trimmed).sum()),
+        "trimmed_top_classes": int(trimmed.sum()),
+    }
+    order = np.argsort(ids[chosen], kind="stable")  # the original's `sort_index()`
+    return SubsetSelection(laion_index=ids[chosen][order], labels=labels[chosen][order], read=len(meta),
                            dropped={r: c for r, c in dropped.items() if c},
                            restored=[int(lab) for lab in classes[~present]], trimmed_from=trimmed_from,
                            above_threshold=int(above.sum()), sampled=int(k))

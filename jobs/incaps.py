@@ -15,8 +15,9 @@ label, its first bad entries) through an accumulator, the TSV is written under a
 name, and it gets its final name (which holds the row count) only when the tallies show a
 complete, clean parse; no single task and no driver-side Python handles all rows
 (`_write_tsv`). Every random choice is hashed from the file name/path and the seed (`curation.sampling`),
-so outputs do not depend on partitioning. Bad entries stop the job with a one-line error
-naming the first one, or with `--skip-bad-rows` are counted and sampled in the report.
+or with `--sampling original` drawn on the driver from the original scripts' generators and
+applied by list/row position; either way outputs do not depend on partitioning. Bad
+entries stop the job with a one-line error naming the first one, or with `--skip-bad-rows` are counted and sampled in the report.
 """
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from typing import Dict, List, Optional, Tuple
 
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
+from curation.sampling import SAMPLING_MODES
 from jobs.base import Job, main_for
 from jobs.config import opt
 from jobs import output
@@ -50,8 +52,11 @@ class CaptionsConfig:
     append_cname: bool = opt(False, "prefix the caption with a template filled with the class name (keeps every entry)")
     use_synset: bool = opt(False, "with --append-cname: use one of the synset's WordNet lemmas instead of the class name")
     mode: str = opt("cname", "template of --append-cname", choices=("cname", "a+cname", "photo", "openai80"))
-    shuffle: bool = opt(False, "order rows by a seeded hash of the file name instead of the JSON order")
+    shuffle: bool = opt(False, "shuffle the rows (seeded, see --sampling) instead of keeping the JSON order")
     seed: int = opt(0, "seed of the row order, template and lemma choices")
+    sampling: str = opt("keyed", "keyed: choices are hashes of the file name and --seed; original: the original "
+                        "script's random.seed(seed), random.shuffle of the JSON list and random.choice per caption",
+                        choices=SAMPLING_MODES)
     imagenet_root: Optional[str] = opt(None, "ImageNet root written into filepath (<imagenet-root>/train/<wnid>/<filename>) [default: <root>/imagenet]")
     out: Optional[str] = opt(None, "output directory [default: <root>/imagenet-captions]")
     skip_bad_rows: bool = opt(False, "drop bad entries (counted and sampled in the report) instead of failing")
@@ -78,6 +83,9 @@ class SubsetsConfig:
     use_in100: bool = opt(False, "keep the ImageNet-100 classes")
     n: Optional[int] = opt(None, "keep this many random rows (after the class subset)")
     seed: int = opt(42, "seed of the class and row samples")
+    sampling: str = opt("keyed", "keyed: samples are hashes of the label/filepath and --seed; original: the original "
+                        "script's np.random.choice(1000, k) and DataFrame.sample(n, random_state=seed) of the rows "
+                        "sorted by filepath", choices=SAMPLING_MODES)
     root: Optional[str] = opt(None, "dataset root; output goes to <root>/imagenet-captions unless --out")
     out: Optional[str] = opt(None, "output directory [default: <root>/imagenet-captions, else the input's directory]")
 
@@ -130,30 +138,93 @@ class _ByKey:
         return a
 
 
-def _kept_rows(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_root: str,
-               shuffle: bool, n_buckets: int, tallies):
-    """The kept rows (`_KEPT_SCHEMA`), one parse task per byte range; each task adds its
-    `RangeTally` to the `tallies` accumulator. `bucket` is the range number without
-    `shuffle`; with it, which of `n_buckets` equal, increasing intervals of the 64-bit
-    shuffle key the row's key is in."""
-    import pyarrow as pa
-
+def _classes_and_templates(spec):
+    """(concept columns as plain lists, the templates of `spec.mode`) for `CaptionBuilder`."""
     from curation import concepts
-    from curation.captions import CaptionBuilder, RangeTally, kept_rows
 
     table = concepts.load_concepts()
     # plain lists, so that the parse tasks need not import pandas to unpickle them
     classes = {"wnid": list(table["wnid"]), "label": [int(x) for x in table["label"]],
                "classname": list(table["classname"]), "lemmas": [list(x) for x in table["lemmas"]]}
     templates = concepts.openai_templates() if spec.mode == "openai80" else ()
+    return classes, templates
+
+
+def _original_draws(spark, path: str, json_path: str, size: int, tasks: int, spec, imagenet_root: str,
+                    shuffle: bool):
+    """(`CaptionDraws`, parse tasks, list position of each range's first entry) of
+    `--sampling original`, or (None, tasks, None) when the variant draws nothing.
+
+    A first pass over the list (one task per byte range, as the writing pass) sends the
+    driver one small integer per entry: its label when the original builds its caption,
+    else -1 (`curation.captions.draw_codes`); the driver then drives Python's generator
+    as the original did (`curation.sampling.original_caption_draws`)."""
+    import numpy as np
+
+    from curation import captions as C
+    from curation.sampling import original_caption_draws
+
+    classes, templates = _classes_and_templates(spec)
+    # the original draws a template (openai80) and a lemma (--use-synset) per caption only
+    # with --append-cname (without it no draw reaches the output)
+    n_templates = len(templates) if spec.append_cname else 0
+    lemma_counts = [len(x) for x in classes["lemmas"]] if spec.append_cname and spec.use_synset else None
+    if not shuffle and n_templates <= 1 and lemma_counts is None:
+        return None, tasks, None
+
+    def codes_of(chunk: int):
+        import mmap
+
+        builder = C.CaptionBuilder(spec, imagenet_root, classes, templates)
+        found = C.ListSlice()
+        start, end = ranges[chunk]
+        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            codes = C.draw_codes(data, start, end, builder, found)
+        return chunk, found, codes
+
+    while True:
+        ranges = C.split_ranges(size, tasks)
+        found = sorted(spark.sparkContext.parallelize(range(len(ranges)), len(ranges)).map(codes_of).collect(),
+                       key=lambda r: r[0])
+        problem = C.chain_problem([f for _, f, _ in found])
+        if problem is None:
+            break
+        if tasks == 1:
+            raise InputError(f"{json_path}: {problem}")
+        tasks = 1  # as the writing pass: a false range start, or a broken file
+    codes = np.concatenate([np.frombuffer(c, dtype=np.int16) for _, _, c in found])
+    bases = [0]
+    for _, f, _ in found[:-1]:
+        bases.append(bases[-1] + f.count)
+    return original_caption_draws(codes, spec.seed, shuffle, n_templates, lemma_counts), tasks, bases
+
+
+def _kept_rows(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_root: str,
+               shuffle: bool, n_buckets: int, tallies, draws=None, bases: Optional[List[int]] = None):
+    """The kept rows (`_KEPT_SCHEMA`), one parse task per byte range; each task adds its
+    `RangeTally` to the `tallies` accumulator. `bucket` is the range number without
+    `shuffle`; with it, which of `n_buckets` equal, increasing intervals of the 64-bit
+    shuffle key the row's key is in. With `draws` (a broadcast `CaptionDraws`,
+    `--sampling original`; `bases[i]`: list position of range i's first entry) the shuffle
+    key is the entry's place in the original's shuffled list, bucketed in equal intervals
+    of the list length."""
+    import pyarrow as pa
+
+    from curation.captions import CaptionBuilder, RangeTally, kept_rows
+
+    classes, templates = _classes_and_templates(spec)
     schema = pa.schema([("bucket", pa.int32()), ("chunk", pa.int32()), ("idx", pa.int64()),
                         ("line", pa.string()), ("shuffle_key", pa.int64())])
     offset = 1 << 63  # order keys are signed
+    n_entries = 0 if draws is None else len(draws.value.rank)
 
     def to_batch(chunk: int, rows: list):
         n = len(rows)
         idx, filepath, label, caption, key = zip(*rows)
-        if shuffle:
+        if shuffle and draws is not None:
+            bucket = pa.array([k * n_buckets // n_entries for k in key], pa.int32())
+            key = pa.array(key, pa.int64())
+        elif shuffle:
             bucket = pa.array([((k + offset) * n_buckets) >> 64 for k in key], pa.int32())
             key = pa.array(key, pa.int64())
         else:
@@ -167,12 +238,14 @@ def _kept_rows(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_r
         import mmap
 
         builder = CaptionBuilder(spec, imagenet_root, classes, templates)
+        picks = None if draws is None else draws.value
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
             for record_batch in batches:
                 for chunk in record_batch.column(0).to_pylist():
                     start, end = ranges[chunk]
                     tally, rows = RangeTally(), []
-                    for row in kept_rows(data, start, end, builder, shuffle, tally):
+                    base = bases[chunk] if bases is not None else 0
+                    for row in kept_rows(data, start, end, builder, shuffle, tally, picks, base):
                         rows.append(row)
                         if len(rows) == _BATCH_ROWS:
                             yield to_batch(chunk, rows)
@@ -300,20 +373,27 @@ def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
     tasks = cfg.parse_tasks or max(2 * spark.sparkContext.defaultParallelism, -(-size // _BYTES_PER_TASK))
     # output partitions of the shuffled order: as many as parse tasks, whatever the fallback below
     n_buckets = max(2 * spark.sparkContext.defaultParallelism, -(-size // _BYTES_PER_TASK))
+    draws, bases = None, None
+    if cfg.sampling == "original":
+        found, tasks, bases = _original_draws(spark, local, json_path, size, tasks, spec, imagenet_root,
+                                              cfg.shuffle)
+        draws = None if found is None else spark.sparkContext.broadcast(found)
     try:
         while True:
             ranges = C.split_ranges(size, tasks)
             accumulator = spark.sparkContext.accumulator({}, _ByKey())
-            rows = _kept_rows(spark, local, ranges, spec, imagenet_root, cfg.shuffle, n_buckets, accumulator)
+            rows = _kept_rows(spark, local, ranges, spec, imagenet_root, cfg.shuffle, n_buckets, accumulator,
+                              draws, bases)
             _write_tsv(spark, rows, tmp, cfg.shuffle, n_buckets)
             tally = C.combine_tallies([accumulator.value[i] for i in range(len(ranges))])
             if tally.problem is None:
                 break
-            if tasks == 1:
+            if tasks == 1 or draws is not None:
                 raise InputError(f"{json_path}: {tally.problem}")
             tasks = 1  # a false range start inside an entry's text, or a broken file: parse as one
 
-        report = StageReport("incaps captions", read=tally.read, info={"parse_tasks": tasks})
+        report = StageReport("incaps captions", read=tally.read,
+                             info={"parse_tasks": tasks, "sampling": cfg.sampling})
         n_bad = sum(tally.by_status.get(s, 0) for s in C.BAD_ROW_STATUSES)
         if n_bad and not cfg.skip_bad_rows:
             entry, filename, problem = tally.bad[0]
@@ -333,6 +413,8 @@ def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
         output.rename(spark, tmp, tsv)
     finally:
         output.delete(spark, tmp)
+        if draws is not None:
+            draws.destroy()
     return _finish_variant(spark, cfg, tsv, f"{out}/{C.caption_frequency_name(spec)}",
                            tally.by_label, concepts.classnames(), report)
 
@@ -399,19 +481,45 @@ def _label_counts(df, column: str = "label") -> Dict[int, int]:
     return {r[column]: r["count"] for r in df.groupBy(column).count().collect()}
 
 
+def _original_row_sample(spark, df, rows: int, n: int, seed: int):
+    """(the `n` rows `create_incaps_subsets.py` keeps, their order columns): the rows sorted
+    by filepath (input order between equal ones), then pandas' `sample(n=n,
+    random_state=seed)`, whose order the output keeps.
+
+    Each row's rank in the filepath order comes from a distributed sort and `zipWithIndex`
+    (only `_pos` goes through Python); the driver draws which ranks the sample takes, in
+    what order (`pandas_sample_positions`: positions only), and a join applies them."""
+    import numpy as np
+    import pandas as pd
+
+    from curation.sampling import pandas_sample_positions
+
+    ranked = (df.select("filepath", "_pos").orderBy("filepath", "_pos").select("_pos")
+              .rdd.map(lambda r: r[0]).zipWithIndex())
+    ranks = spark.createDataFrame(ranked, "_pos long, _rank long")
+    chosen = pandas_sample_positions(rows, seed, n=n)
+    picked = spark.createDataFrame(pd.DataFrame({"_rank": chosen.astype(np.int64),
+                                                 "_out": np.arange(len(chosen), dtype=np.int64)}),
+                                   "_rank long, _out long")
+    return df.join(ranks.join(picked, "_rank"), "_pos"), ["_out"]
+
+
 def run_subsets(spark, cfg: SubsetsConfig) -> Dict[str, str]:
     from pyspark.sql import functions as F
 
     from curation import captions as C
     from curation import concepts
-    from curation.sampling import stable_sample
+    from curation.sampling import numpy_class_choice, stable_sample
 
+    original = cfg.sampling == "original"
     df, read = _read_tsv(spark, cfg.df)
-    report = StageReport("incaps subsets", read=read)
+    report = StageReport("incaps subsets", read=read, info={"sampling": cfg.sampling})
     names = concepts.classnames()
     labels: Optional[List[int]] = None
     if cfg.use_in100:
         labels = concepts.imagenet100_labels()
+    elif cfg.k is not None and original:
+        labels = numpy_class_choice(len(names), cfg.k, cfg.seed)
     elif cfg.k is not None:
         labels = sorted(stable_sample(range(len(names)), cfg.k, cfg.seed, "classes"))
     rows = read
@@ -427,9 +535,12 @@ def run_subsets(spark, cfg: SubsetsConfig) -> Dict[str, str]:
         if cfg.n > rows:
             where = " in the chosen classes" if labels is not None else ""
             raise InputError(f"{cfg.df}: --n {cfg.n} is larger than the {rows} rows{where}")
-        df = (df.withColumn("_key", _key_column(F.col("filepath"), cfg.seed, "rows"))
-              .orderBy("_key", "_pos").limit(cfg.n))
-        order = ["_key", "_pos"]
+        if original:
+            df, order = _original_row_sample(spark, df, rows, cfg.n, cfg.seed)
+        else:
+            df = (df.withColumn("_key", _key_column(F.col("filepath"), cfg.seed, "rows"))
+                  .orderBy("_key", "_pos").limit(cfg.n))
+            order = ["_key", "_pos"]
         report.drop("not_sampled", rows - cfg.n)
         rows = cfg.n
     report.kept = rows

@@ -3,7 +3,8 @@
 Reads the success metadata of a LAIONet download (`arrange`'s `<name>_success<N>.parquet`:
 LAION columns + `laion_index`, `wnid`, the similarity column), decides which rows to keep
 with `curation.laionet_subsets.select_subset` (threshold, `--frac` or exact `--n`, class
-preservation, top-10 trimming; seeded by `laion_index`), and writes
+preservation, top-10 trimming; seeded by `laion_index`, or with `--sampling original`
+`select_subset_original`: pandas' `sample` over the rows in file order, as the original), and writes
 
 - `<out-dir>/laionet_thresh<t>[_frac<f>]_<N>.tsv`: `filepath<TAB>label<TAB>caption`, rows in
   `laion_index` order, filepath `<images-root>/<wnid>/<laion_index>.jpg`, caption = `TEXT`
@@ -17,6 +18,7 @@ from typing import Optional
 
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
+from curation.sampling import SAMPLING_MODES
 from jobs.base import Job, main_for
 from jobs.config import opt
 
@@ -31,7 +33,10 @@ class SubsetsConfig:
     thresh: float = opt(0.7, "keep rows with similarity >= thresh (in [-1, 1])")
     frac: float = opt(1.0, "fraction of the thresholded rows to sample, in (0, 1]")
     n: Optional[int] = opt(None, "exact number of rows to keep (instead of --frac)")
-    seed: int = opt(42, "random seed (sampling is a function of laion_index and the seed)")
+    seed: int = opt(42, "random seed")
+    sampling: str = opt("keyed", "keyed: samples are hashes of laion_index and --seed (any row order); original: "
+                        "the original script's DataFrame.sample(frac|n, random_state=seed) over the rows in file "
+                        "order (files in path order)", choices=SAMPLING_MODES)
     images_root: str = opt("../datasets/laionet", "image folder written into filepath (<root>/<wnid>/<laion_index>.jpg)")
     similarity_col: str = opt(SIMILARITY_COL, "similarity column to threshold")
 
@@ -44,6 +49,32 @@ class SubsetsConfig:
             raise ConfigError("n", f"must be at least 1, got {self.n}")
         if self.n is not None and self.frac != 1.0:
             raise ConfigError("n", "give --frac or --n, not both")
+
+
+def _similarity(meta, column: str):
+    """The similarity column as stored when it is a float column (a float32 column is then
+    compared with the threshold in float32, as pandas compares it), else cast to double."""
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import DoubleType, FloatType
+
+    col = F.col(column)
+    return col if isinstance(meta.schema[column].dataType, (FloatType, DoubleType)) else col.cast("double")
+
+
+def _file_order(meta, path: str):
+    """Columns `_file` (the file's number in path order) and `_row` (the row's index in its
+    file) that order the rows as pandas' `read_parquet` reads them, from the scan's
+    `_metadata` (so they do not depend on how Spark splits the files into tasks)."""
+    from pyspark.errors import AnalysisException
+    from pyspark.sql import functions as F
+
+    try:
+        files = sorted(r[0] for r in meta.select(F.col("_metadata.file_path")).distinct().collect())
+    except AnalysisException as e:
+        raise InputError(f"success metadata {path}: --sampling original needs the rows' file positions, "
+                         f"which this input does not give ({str(e).splitlines()[0]})") from None
+    number = F.array_position(F.array(*[F.lit(f) for f in files]), F.col("_metadata.file_path"))
+    return [number.alias("_file"), F.col("_metadata.row_index").alias("_row")]
 
 
 def run_subsets(spark, cfg: SubsetsConfig):
@@ -61,9 +92,17 @@ def run_subsets(spark, cfg: SubsetsConfig):
         raise InputError(f"success metadata {cfg.df} has no column {', '.join(map(repr, missing))}; "
                          f"its columns: {', '.join(meta.columns)}")
     meta = meta.withColumn("label", wnid_label(F.col("wnid")))
-    decide = meta.select("laion_index", "label", F.col(cfg.similarity_col).cast("double").alias("similarity"))
+    decide = meta.select("laion_index", "label", _similarity(meta, cfg.similarity_col).alias("similarity"),
+                         *(_file_order(meta, cfg.df) if cfg.sampling == "original" else ()))
     try:
-        selection = select_subset(decide.toPandas(), cfg.thresh, cfg.frac, cfg.n, cfg.seed)
+        if cfg.sampling == "original":
+            from curation.concepts import wnids
+            from curation.laionet_subsets import select_subset_original
+
+            rows = decide.toPandas().sort_values(["_file", "_row"], kind="stable").reset_index(drop=True)
+            selection = select_subset_original(rows, cfg.thresh, cfg.frac, cfg.n, cfg.seed, wnids=wnids())
+        else:
+            selection = select_subset(decide.toPandas(), cfg.thresh, cfg.frac, cfg.n, cfg.seed)
     except InputError as e:
         raise InputError(f"success metadata {cfg.df}: {e}") from None
 
@@ -83,7 +122,7 @@ def run_subsets(spark, cfg: SubsetsConfig):
         spark, selection.counts_by_label(), f"{(cfg.freq_dir or cfg.out_dir).rstrip('/')}/{freq_name}",
         title=tsv_name)
     report = StageReport("laionet subsets", read=selection.read, kept=len(selection.laion_index),
-                         dropped=dict(selection.dropped))
+                         dropped=dict(selection.dropped), info={"sampling": cfg.sampling})
     report.info.update({"out": tsv_path, "freq_file": freq_path, "plot": png_path,
                         "above_threshold": selection.above_threshold, "sampled": selection.sampled,
                         "restored_classes": len(selection.restored),
