@@ -29,7 +29,7 @@ def read_out(path):
 
 
 @contextmanager
-def small_file_splits(spark, size="4k"):
+def small_file_splits(spark, size):
     """Spark splits input files into `size` pieces (several tasks for a small file)."""
     key = "spark.sql.files.maxPartitionBytes"
     old = spark.conf.get(key)
@@ -180,8 +180,8 @@ def _original_subset(path, k=None, n=None, seed=42):
 def test_incaps_subsets_follow_numpy_and_pandas(spark, incaps_tsv, tmp_path, k, n, seed):
     cfg = build_config(incaps.SubsetsConfig, dict(df=incaps_tsv, out=str(tmp_path), k=k, n=n, seed=seed,
                                                   sampling="original"))
-    with small_file_splits(spark):
-        assert spark.read.text(incaps_tsv).rdd.getNumPartitions() > 1
+    with small_file_splits(spark, "48k"):
+        assert spark.read.text(incaps_tsv).rdd.getNumPartitions() > 2
         out = incaps.run_subsets(spark, cfg)
     expected = _original_subset(incaps_tsv, k, n, seed)
     got = read_out(out["tsv"])
