@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Sequence, Tuple
 
+import numpy as np
 import pandas as pd
 
 from curation.errors import InputError
@@ -22,6 +23,8 @@ _FILENAME_RE = re.compile(r"^(n\d{8})_")
 
 QUERY_COLUMNS = ("filename", "wnid", "text")
 SOURCES = ("laionet", "laionet-t2t")
+#: t2t-subset's rules (`--assign`): which retrieved rows are kept, with which wnid
+ASSIGN_RULES = ("greedy", "max-sim", "all")
 
 
 # ---------------------------------------------------------------- ImageNet-Captions queries
@@ -107,6 +110,97 @@ def assign_wnid_by_sim(pairs: pd.DataFrame) -> pd.DataFrame:
     n_wnids = pairs.groupby("laion_index")["wnid"].nunique().astype("int32").rename("n_wnids")
     out = best.join(n_wnids, on="laion_index")[cols].sort_values("laion_index")
     return out.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- one row per text (the original rule)
+#: below this many proposing texts a round of deferred acceptance costs more in numpy
+#: calls than proposing one text at a time in Python
+_SCALAR_TAIL = 64
+
+
+def greedy_assign(text: np.ndarray, rank: np.ndarray, laion_index: np.ndarray,
+                  n_texts: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The original rule (laionet-dev `find_wnid_to_laion_indices_local.py`): walk the texts
+    in order (text id 0, 1, ...) and give each the best-ranked of its retrieved rows that no
+    earlier text took; at most one row per text, no row twice.
+
+    Input: one entry per retrieval, `text` in [0, n_texts), `rank` >= 1 (gaps allowed),
+    `laion_index`. Returns (taken laion_index per text, -1 for none; its rank, 0 for none).
+
+    Computed by deferred acceptance with texts proposing in rank order and every row
+    preferring the earlier text: with one priority order shared by all rows the stable
+    matching is unique and is the sequential walk's result, so the rounds can be
+    vectorized: each round every text without a row proposes its next candidate, each
+    row keeps the earliest text among its holder and its proposers, and the others
+    move on. The last few texts are finished one at a time (`_SCALAR_TAIL`). Memory: the
+    candidates as an int32 (texts x max rank) matrix over dense row ids, plus a few arrays
+    of the input's length.
+    """
+    text = np.asarray(text, dtype=np.int64)
+    rank = np.asarray(rank, dtype=np.int64)
+    laion_index = np.asarray(laion_index, dtype=np.int64)
+    taken = np.full(n_texts, -1, dtype=np.int64)
+    taken_rank = np.zeros(n_texts, dtype=np.int32)
+    if not len(text):
+        return taken, taken_rank
+    if text.min() < 0 or text.max() >= n_texts:
+        raise ValueError(f"text ids must lie in [0, {n_texts})")
+    if rank.min() < 1:
+        raise InputError(f"search results: rank {int(rank.min())} (ranks start at 1)")
+    k = int(rank.max())
+    codes, rows = pd.factorize(laion_index, sort=False)
+    cand = np.full((n_texts, k), -1, dtype=np.int32)
+    cand[text, rank - 1] = codes.astype(np.int32)
+    del codes
+    if int(np.count_nonzero(cand >= 0)) != len(text):
+        key = text * (k + 1) + rank
+        first = key[pd.Series(key).duplicated().to_numpy()][0]
+        raise InputError(f"search results: text {int(first // (k + 1))} has two rows at rank {int(first % (k + 1))}")
+
+    none = n_texts  # holder of a row no text holds
+    holder = np.full(len(rows), none, dtype=np.int32)
+    pos = np.zeros(n_texts, dtype=np.int32)  # the next candidate each text proposes
+    free = np.arange(n_texts, dtype=np.int32)
+    while len(free) > _SCALAR_TAIL:
+        free = free[pos[free] < k]
+        row = cand[free, pos[free]]
+        gap = row < 0
+        pos[free[gap]] += 1
+        prop_t, prop_r = free[~gap], row[~gap]
+        order = np.lexsort((prop_t, prop_r))
+        prop_t, prop_r = prop_t[order], prop_r[order]
+        best = np.ones(len(prop_r), dtype=bool)
+        best[1:] = prop_r[1:] != prop_r[:-1]
+        win_r, win_t = prop_r[best], prop_t[best]
+        current = holder[win_r]
+        wins = win_t < current
+        displaced = current[wins & (current != none)]
+        holder[win_r[wins]] = win_t[wins]
+        rejected = np.concatenate([prop_t[~best], win_t[~wins], displaced])
+        pos[rejected] += 1
+        free = np.concatenate([free[gap], rejected])
+    stack = free.tolist()
+    while stack:
+        t = stack.pop()
+        while pos[t] < k:
+            r = cand[t, pos[t]]
+            if r >= 0:
+                h = holder[r]
+                if h == none:
+                    holder[r] = t
+                    break
+                if t < h:
+                    holder[r] = t
+                    pos[h] += 1
+                    stack.append(int(h))
+                    break
+            pos[t] += 1
+
+    held = np.flatnonzero(holder != none)
+    winners = holder[held]
+    taken[winners] = rows[held]
+    taken_rank[winners] = pos[winners] + 1
+    return taken, taken_rank
 
 
 # ---------------------------------------------------------------- match-freq quotas
