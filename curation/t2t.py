@@ -113,28 +113,17 @@ def assign_wnid_by_sim(pairs: pd.DataFrame) -> pd.DataFrame:
 
 
 # ---------------------------------------------------------------- one row per text (the original rule)
-#: below this many proposing texts a round of deferred acceptance costs more in numpy
-#: calls than proposing one text at a time in Python
-_SCALAR_TAIL = 64
-
-
 def greedy_assign(text: np.ndarray, rank: np.ndarray, laion_index: np.ndarray,
                   n_texts: int) -> Tuple[np.ndarray, np.ndarray]:
     """The original rule (laionet-dev `find_wnid_to_laion_indices_local.py`): walk the texts
     in order (text id 0, 1, ...) and give each the best-ranked of its retrieved rows that no
     earlier text took; at most one row per text, no row twice.
 
-    Input: one entry per retrieval, `text` in [0, n_texts), `rank` >= 1 (gaps allowed),
-    `laion_index`. Returns (taken laion_index per text, -1 for none; its rank, 0 for none).
-
-    Computed by deferred acceptance with texts proposing in rank order and every row
-    preferring the earlier text: with one priority order shared by all rows the stable
-    matching is unique and is the sequential walk's result, so the rounds can be
-    vectorized: each round every text without a row proposes its next candidate, each
-    row keeps the earliest text among its holder and its proposers, and the others
-    move on. The last few texts are finished one at a time (`_SCALAR_TAIL`). Memory: the
-    candidates as an int32 (texts x max rank) matrix over dense row ids, plus a few arrays
-    of the input's length.
+    Input: one entry per retrieval, in any order: `text` in [0, n_texts), `rank` >= 1 (gaps
+    allowed), `laion_index`. Returns (taken laion_index per text, -1 for none; its rank, 0
+    for none). The pairs are scattered into a (texts x max rank) int64 matrix, which the
+    walk reads row by row with a set of the rows taken so far; its cost is the number of
+    candidates it looks at (a text stops at its first free row).
     """
     text = np.asarray(text, dtype=np.int64)
     rank = np.asarray(rank, dtype=np.int64)
@@ -147,59 +136,23 @@ def greedy_assign(text: np.ndarray, rank: np.ndarray, laion_index: np.ndarray,
         raise ValueError(f"text ids must lie in [0, {n_texts})")
     if rank.min() < 1:
         raise InputError(f"search results: rank {int(rank.min())} (ranks start at 1)")
+    if laion_index.min() < 0:
+        raise InputError(f"search results: laion_index {int(laion_index.min())} (must be >= 0)")
     k = int(rank.max())
-    codes, rows = pd.factorize(laion_index, sort=False)
-    cand = np.full((n_texts, k), -1, dtype=np.int32)
-    cand[text, rank - 1] = codes.astype(np.int32)
-    del codes
+    cand = np.full((n_texts, k), -1, dtype=np.int64)
+    cand[text, rank - 1] = laion_index
     if int(np.count_nonzero(cand >= 0)) != len(text):
         key = text * (k + 1) + rank
         first = key[pd.Series(key).duplicated().to_numpy()][0]
         raise InputError(f"search results: text {int(first // (k + 1))} has two rows at rank {int(first % (k + 1))}")
-
-    none = n_texts  # holder of a row no text holds
-    holder = np.full(len(rows), none, dtype=np.int32)
-    pos = np.zeros(n_texts, dtype=np.int32)  # the next candidate each text proposes
-    free = np.arange(n_texts, dtype=np.int32)
-    while len(free) > _SCALAR_TAIL:
-        free = free[pos[free] < k]
-        row = cand[free, pos[free]]
-        gap = row < 0
-        pos[free[gap]] += 1
-        prop_t, prop_r = free[~gap], row[~gap]
-        order = np.lexsort((prop_t, prop_r))
-        prop_t, prop_r = prop_t[order], prop_r[order]
-        best = np.ones(len(prop_r), dtype=bool)
-        best[1:] = prop_r[1:] != prop_r[:-1]
-        win_r, win_t = prop_r[best], prop_t[best]
-        current = holder[win_r]
-        wins = win_t < current
-        displaced = current[wins & (current != none)]
-        holder[win_r[wins]] = win_t[wins]
-        rejected = np.concatenate([prop_t[~best], win_t[~wins], displaced])
-        pos[rejected] += 1
-        free = np.concatenate([free[gap], rejected])
-    stack = free.tolist()
-    while stack:
-        t = stack.pop()
-        while pos[t] < k:
-            r = cand[t, pos[t]]
-            if r >= 0:
-                h = holder[r]
-                if h == none:
-                    holder[r] = t
-                    break
-                if t < h:
-                    holder[r] = t
-                    pos[h] += 1
-                    stack.append(int(h))
-                    break
-            pos[t] += 1
-
-    held = np.flatnonzero(holder != none)
-    winners = holder[held]
-    taken[winners] = rows[held]
-    taken_rank[winners] = pos[winners] + 1
+    seen = set()
+    for t, hits in enumerate(cand):
+        for j, row in enumerate(hits.tolist()):
+            if row >= 0 and row not in seen:
+                seen.add(row)
+                taken[t] = row
+                taken_rank[t] = j + 1
+                break
     return taken, taken_rank
 
 

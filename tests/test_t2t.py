@@ -14,7 +14,6 @@ import pytest
 from curation.errors import InputError
 from curation.knn import brute_force_topk
 from curation.sample_incaps import generate_entries
-from curation import t2t
 from curation.t2t import assign_wnid_by_sim, greedy_assign, incaps_queries
 from jobs.base import execute
 from jobs.laionet_t2t import JOBS
@@ -128,9 +127,7 @@ CHAINS = [
 
 
 @pytest.mark.parametrize("chain", CHAINS)
-@pytest.mark.parametrize("tail", [0, 10_000])
-def test_greedy_equals_the_sequential_loop_on_chains(chain, tail, monkeypatch):
-    monkeypatch.setattr(t2t, "_SCALAR_TAIL", tail)  # all vectorized rounds / all one text at a time
+def test_greedy_equals_the_sequential_loop_on_chains(chain):
     ids = {}
     search = pd.DataFrame([(f"n01440764_{i:03d}.JPEG", "n01440764", r + 1, ids.setdefault(x, len(ids)), 0.5)
                            for i, hits in enumerate(chain) for r, x in enumerate(hits)],
@@ -139,10 +136,9 @@ def test_greedy_equals_the_sequential_loop_on_chains(chain, tail, monkeypatch):
     assert _greedy_pure(shuffled) == _loop_with_rank(search)
 
 
-@pytest.mark.parametrize("tail", [0, 64, 10_000])
-def test_greedy_equals_the_sequential_loop_on_generated_search_results(tail, monkeypatch):
-    monkeypatch.setattr(t2t, "_SCALAR_TAIL", tail)
-    rng = np.random.default_rng(tail)
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_greedy_equals_the_sequential_loop_on_generated_search_results(seed):
+    rng = np.random.default_rng(seed)
     for n_texts, k, pool in [(300, 8, 40), (500, 5, 2000), (400, 10, 450), (50, 3, 2), (1, 4, 10)]:
         search = generated_search(rng, n_texts, k, pool)
         want = _loop_with_rank(search)
@@ -155,6 +151,18 @@ def test_greedy_rejects_two_rows_at_one_rank():
         greedy_assign(np.array([0, 1, 1]), np.array([1, 2, 2]), np.array([5, 6, 7]), 2)
     taken, rank = greedy_assign(np.array([], np.int64), np.array([], np.int64), np.array([], np.int64), 3)
     assert taken.tolist() == [-1, -1, -1] and rank.tolist() == [0, 0, 0]
+
+
+def test_subset_preset_is_its_own():
+    from jobs.config import build_config, load_yaml
+    from jobs.laionet_t2t import T2TSearchConfig, T2TSubsetConfig
+
+    conf = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf", "laionet")
+    paths = {"search": "s", "laion": "l", "out": "o"}
+    assert build_config(T2TSubsetConfig, {**load_yaml(os.path.join(conf, "t2t-subset.yaml")), **paths}).assign == "greedy"
+    assert T2TSubsetConfig.__dataclass_fields__["assign"].default == "greedy"
+    assert "assign" not in load_yaml(os.path.join(conf, "t2t.yaml"))
+    assert "assign" not in {f for f in T2TSearchConfig.__dataclass_fields__}
 
 
 def test_spark_greedy_equals_the_sequential_loop_for_any_partitioning(spark):
