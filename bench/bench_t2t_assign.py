@@ -8,8 +8,7 @@ per text, the same walk), side by side in one run on the same generated search r
 Rows are drawn per class from a pool with Zipf-like popularity (Gumbel top-k), so texts
 of a class compete for the same popular captions and some texts end without a row, as in
 the seed's pool (424,471 rows from 448,896 texts). Prints seconds and the peak memory
-each side allocates beyond its input (tracemalloc, which counts numpy's buffers), the
-outcome, and the ratio loop / greedy_assign.
+of each side beyond its input (peak RSS of a forked child), the outcome, and the ratio loop / greedy_assign.
 
     .venv/bin/python bench/bench_t2t_assign.py                    # 448,896 x 50
     .venv/bin/python bench/bench_t2t_assign.py --texts 50000      # quick
@@ -20,7 +19,6 @@ import argparse
 import os
 import sys
 import time
-import tracemalloc
 
 import numpy as np
 
@@ -64,17 +62,32 @@ def original_layout(text, rank, laion_index, n_texts):
     return np.array(taken, dtype=np.int64)
 
 
+def _rss_mib() -> float:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def measure(fn, *args):
-    """(result, seconds, peak bytes): timed without tracing, then run again traced (tracemalloc
-    slows Python allocations, so it must not be timed)."""
-    t0 = time.perf_counter()
-    result = fn(*args)
-    seconds = time.perf_counter() - t0
-    tracemalloc.start()
-    fn(*args)
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    return result, seconds, peak
+    """(result, seconds, MiB): run in a forked child that shares the input; memory is the
+    child's peak resident size minus its size when it started (tracemalloc would slow
+    the original's Python lists too much to time them)."""
+    import multiprocessing as mp
+    import resource
+
+    def child(conn):
+        start = _rss_mib()
+        t0 = time.perf_counter()
+        result = fn(*args)
+        seconds = time.perf_counter() - t0
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        conn.send((result, seconds, peak - start))
+
+    parent, conn = mp.get_context("fork").Pipe(duplex=False)
+    proc = mp.get_context("fork").Process(target=child, args=(conn,))
+    proc.start()
+    out = parent.recv()
+    proc.join()
+    return out
 
 
 def main() -> int:
@@ -101,8 +114,8 @@ def main() -> int:
     print(f"{args.texts:,} texts x top-{args.topk} ({len(text):,} retrievals, input {input_mib:.0f} MiB "
           f"as int64), {args.classes} classes x pool {args.pool}: {args.texts - without:,} rows taken, "
           f"{without:,} texts without a row, {int((taken_rank == 1).sum()):,} at rank 1")
-    print(f"greedy_assign   {t_greedy:7.2f} s  peak {m_greedy / 2**20:7.0f} MiB")
-    print(f"original layout {t_loop:7.2f} s  peak {m_loop / 2**20:7.0f} MiB")
+    print(f"greedy_assign   {t_greedy:7.2f} s  peak +{m_greedy:6.0f} MiB")
+    print(f"original layout {t_loop:7.2f} s  peak +{m_loop:6.0f} MiB")
     print(f"ratios original / greedy_assign: time {t_loop / t_greedy:.2f}, memory {m_loop / m_greedy:.2f} "
           "(same result)")
     return 0
