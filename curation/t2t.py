@@ -125,8 +125,8 @@ def greedy_assign(text: np.ndarray, rank: np.ndarray, laion_index: np.ndarray,
     walk reads row by row with a set of the rows taken so far; its cost is the number of
     candidates it looks at (a text stops at its first free row).
     """
-    text = np.asarray(text, dtype=np.int64)
-    rank = np.asarray(rank, dtype=np.int64)
+    # no int64 copies of text and rank (22 M entries each at ImageNet-Captions scale)
+    text, rank = np.asarray(text), np.asarray(rank)
     laion_index = np.asarray(laion_index, dtype=np.int64)
     taken = np.full(n_texts, -1, dtype=np.int64)
     taken_rank = np.zeros(n_texts, dtype=np.int32)
@@ -142,7 +142,7 @@ def greedy_assign(text: np.ndarray, rank: np.ndarray, laion_index: np.ndarray,
     cand = np.full((n_texts, k), -1, dtype=np.int64)
     cand[text, rank - 1] = laion_index
     if int(np.count_nonzero(cand >= 0)) != len(text):
-        key = text * (k + 1) + rank
+        key = text.astype(np.int64) * (k + 1) + rank
         first = key[pd.Series(key).duplicated().to_numpy()][0]
         raise InputError(f"search results: text {int(first // (k + 1))} has two rows at rank {int(first % (k + 1))}")
     seen = set()
