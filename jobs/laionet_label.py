@@ -25,6 +25,7 @@ from typing import Dict, Iterator, List, Optional
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
+from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
 from curation.errors import ConfigError, InputError
 from curation.laion import (INDEX_COLUMN, INDEX_SHIFT_PER_PART, PART_FILE_REGEX, TEXT_COLUMN, file_name,
                             require_part_number)
@@ -295,13 +296,11 @@ class MatchConfig:
     out: str = opt(None, "output parquet dataset (directory)", required=True)
     matching: str = opt("laionet", "lemma matching rules: laionet (the original's, exact) or "
                         "normalized (NFKC, case- and punctuation-insensitive)", choices=MODES)
-    lemma_map: Optional[str] = opt(None, "a {lemma: wnid} JSON file (default: the packaged ilsvrc-scope "
-                                   "map of the 1000 standard wnids, 1,824 lemmas)")
+    lemma_map: str = opt("standard", LEMMA_MAP_HELP)
     skip_bad_files: bool = opt(False, "skip unreadable parquet files with a warning (counted in the report)")
 
     def validate(self) -> None:
-        if self.lemma_map and "://" not in self.lemma_map and not os.path.exists(self.lemma_map):
-            raise ConfigError("lemma_map", f"file not found: {self.lemma_map}")
+        check_lemma_map(self.lemma_map)
 
 
 def _lemma_map(cfg: MatchConfig) -> Dict[str, str]:
@@ -309,7 +308,7 @@ def _lemma_map(cfg: MatchConfig) -> Dict[str, str]:
 
     lemma_map = load_lemma_map(cfg.lemma_map)
     if not lemma_map:
-        raise InputError(f"lemma map {cfg.lemma_map or '(packaged)'} is empty")
+        raise InputError(f"lemma map {cfg.lemma_map} is empty")
     return lemma_map
 
 
@@ -327,7 +326,7 @@ def _fill_caption_report(report: StageReport, counts: Dict[str, int], cfg: Match
     report.drop("null_caption", counts.get("null_caption", 0))
     report.drop("empty_caption", counts.get("empty_caption", 0))
     report.drop("no_match", read - matched - report.n_dropped)
-    report.info.update({"pairs": counts.get("pairs", 0), "matching": cfg.matching, "lemma_map": cfg.lemma_map or "packaged ilsvrc map",
+    report.info.update({"pairs": counts.get("pairs", 0), "matching": cfg.matching, "lemma_map": cfg.lemma_map,
                         "lemmas": len(lemma_map), "wnids": len(set(lemma_map.values()))})
     laion.describe(report)
 

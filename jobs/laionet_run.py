@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List, Optional
 
+from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
 from curation.errors import ConfigError
 from curation.queries import QUERY_KEYS, QUERY_TYPES
 from jobs.base import Job, main_for
@@ -69,7 +70,7 @@ class RunConfig:
     force: bool = opt(False, "re-run stages even when their complete output exists")
     # label / subset
     matching: str = opt("laionet", "lemma matching rules", choices=("laionet", "normalized"))
-    lemma_map: Optional[str] = opt(None, "a {lemma: wnid} JSON file (default: packaged ilsvrc map)")
+    lemma_map: str = opt("standard", LEMMA_MAP_HELP)
     skip_bad_files: bool = opt(False, "skip unreadable parquet files with a warning")
     # similarity
     query_type: str = opt("name_def", "synset query", choices=QUERY_TYPES)
@@ -94,6 +95,7 @@ class RunConfig:
                              "(--no-images: only the success metadata)")
 
     def validate(self) -> None:
+        check_lemma_map(self.lemma_map)
         known = [s.name for s in STAGES]
         unknown = [s for s in self.stages if s not in known]
         if unknown:

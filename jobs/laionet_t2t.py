@@ -10,8 +10,11 @@
   (`--corpus precomputed`). Queries are broadcast, the corpus is split over tasks
   (`udfs/knn.py`), and the tasks' per-query lists are merged with a Spark window.
   Output: `filename`, `wnid` (the query's), `rank` (1..k), `laion_index`, `similarity`.
-- `curate laionet t2t-subset`: the inverse index (wnid -> distinct retrieved LAION
-  indices) and the retrieved LAION rows, each with the wnid it is most similar to.
+- `curate laionet t2t-subset`: the LAION rows the texts retrieved, one wnid each, and
+  optionally the inverse index (wnid, laion_index). `--assign greedy` (default, the
+  original rule): the texts in filename order each take their best-ranked row no earlier
+  text took (`curation.t2t.greedy_assign`, on the driver); `max-sim`: the same rows, each
+  labelled with the wnid it is most similar to; `all`: every retrieved row, labelled so.
   Download and arrange it with `curate laionet download` / `arrange`.
 """
 from __future__ import annotations
@@ -25,6 +28,7 @@ from urllib.parse import urlparse
 
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
+from curation.t2t import ASSIGN_RULES
 from jobs.base import Job, main_for
 from jobs.config import opt
 from jobs.output import atomic_dir, exists, glob, read_text, require_input
@@ -98,7 +102,11 @@ class T2TSubsetConfig:
     out: str = opt(None, "output parquet: the retrieved LAION rows with wnid, t2t_similarity, n_wnids",
                    required=True)
     index_out: Optional[str] = opt(None, "also write the inverse index (wnid, laion_index) here")
-    buckets: int = opt(64, "groups for the max-similarity assignment (each holds whole LAION rows)")
+    assign: str = opt("greedy", "which retrieved rows, with which wnid: greedy (the original: texts in "
+                      "filename order each take their best-ranked row no earlier text took, labelled with "
+                      "the text's wnid), max-sim (the greedy rows, each labelled with its most similar wnid), "
+                      "all (every retrieved row, labelled with its most similar wnid)", choices=ASSIGN_RULES)
+    buckets: int = opt(64, "groups for the max-similarity labels (each holds whole LAION rows)")
 
     def validate(self) -> None:
         if self.buckets < 1:
@@ -329,29 +337,85 @@ def assign_wnids(pairs, buckets: int):
                  .applyInPandas(assign_wnid_by_sim, schema))
 
 
+def greedy_choices(spark, search):
+    """The original rule on the search output: (DataFrame laion_index, wnid, similarity,
+    n_wnids with one row per text that took a row, {counts for the report}).
+
+    Texts are numbered in filename order. A row only one text retrieved is never taken by
+    another, so each text's list is cut after its first such row before it is collected:
+    the walk never goes past it, and the lists shrink to the contested part. The driver
+    runs `curation.t2t.greedy_assign` over the collected (text, rank, laion_index) ints
+    and the chosen (text, rank) pairs are joined back to the search output.
+    """
+    import numpy as np
+    import pandas as pd
+    from pyspark.sql import functions as F
+
+    from curation.t2t import greedy_assign
+
+    names = sorted(search.select("filename").distinct().toPandas()["filename"])
+    n_texts = len(names)
+    texts = spark.createDataFrame(pd.DataFrame({"filename": names, "text": np.arange(n_texts, dtype=np.int32)}),
+                                  "filename string, text int")
+    per_row = search.groupBy("laion_index").agg(F.count("*").alias("n_texts"),
+                                                F.countDistinct("wnid").cast("int").alias("n_wnids"))
+    numbered = search.join(F.broadcast(texts), "filename").join(per_row, "laion_index")
+    cut = numbered.where("n_texts = 1").groupBy("text").agg(F.min("rank").alias("cut"))
+    proposals = (numbered.join(cut, "text", "left").where(F.col("cut").isNull() | (F.col("rank") <= F.col("cut")))
+                         .select("text", F.col("rank").cast("int"), "laion_index").toPandas())
+    taken, taken_rank = greedy_assign(proposals["text"].to_numpy(), proposals["rank"].to_numpy(),
+                                      proposals["laion_index"].to_numpy(), n_texts)
+    took = np.flatnonzero(taken >= 0)
+    chosen = spark.createDataFrame(pd.DataFrame({"text": took.astype(np.int32), "rank": taken_rank[took]}),
+                                   "text int, rank int")
+    rows = (numbered.withColumn("rank", F.col("rank").cast("int")).join(F.broadcast(chosen), ["text", "rank"])
+                    .select("laion_index", "wnid", "similarity", "n_wnids"))
+    counts = {"texts": n_texts, "texts_with_a_row": int(len(took)), "proposals_collected": int(len(proposals)),
+              "taken_at_rank": {int(r): int(c) for r, c in zip(*np.unique(taken_rank[took], return_counts=True))}}
+    return rows, counts
+
+
 def run_subset(spark, cfg: T2TSubsetConfig) -> StageReport:
+    from pyspark.sql import functions as F
+
     from jobs.laionet_label import read_laion
 
     require_input(spark, cfg.search, "t2t-search output")
-    pairs = spark.read.parquet(cfg.search).select("laion_index", "wnid", "similarity")
-    assigned = assign_wnids(pairs, cfg.buckets).withColumnRenamed("similarity", "t2t_similarity")
+    search = spark.read.parquet(cfg.search).select("filename", "wnid", "rank", "laion_index", "similarity")
+    pairs = search.select("laion_index", "wnid", "similarity")
+    report = StageReport("laionet t2t-subset", info={"assign": cfg.assign})
+    if cfg.assign == "all":
+        assigned = assign_wnids(pairs, cfg.buckets)
+    else:
+        assigned, counts = greedy_choices(spark, search)
+        if cfg.assign == "max-sim":
+            assigned = assign_wnids(pairs, cfg.buckets).join(assigned.select("laion_index"), "laion_index")
+        assigned = assigned.select("laion_index", "wnid", "similarity", "n_wnids")
+        report.info.update(counts)
+    assigned = assigned.withColumnRenamed("similarity", "t2t_similarity")
     subset = read_laion(spark, cfg.laion).df.join(assigned, "laion_index")
-    report = StageReport("laionet t2t-subset")
     if cfg.index_out:
-        index_report = StageReport("laionet t2t-index", balanced=False,
-                                   info={"why_unbalanced": "one row per distinct (wnid, laion_index) pair"})
+        index_report = StageReport("laionet t2t-index", balanced=False, info={"assign": cfg.assign})
+        index = inverse_index(pairs) if cfg.assign == "all" else assigned.select("wnid", "laion_index")
         with atomic_dir(spark, cfg.index_out, cfg, index_report) as tmp:
-            inverse_index(pairs).orderBy("wnid", "laion_index").write.parquet(tmp)
+            index.orderBy("wnid", "laion_index").write.parquet(tmp)
             index_report.read = pairs.count()
             index_report.kept = spark.read.parquet(tmp).count()
+            index_report.info["why_unbalanced"] = ("one row per distinct (wnid, laion_index) pair" if cfg.assign == "all"
+                                                   else "the assigned rows out of all retrievals")
     with atomic_dir(spark, cfg.out, cfg, report) as tmp:
         subset.write.parquet(tmp)
         written = spark.read.parquet(tmp)
-        report.read = assigned.count()
+        if cfg.assign == "all":
+            report.read = assigned.count()
+        else:
+            # one text, at most one row: texts = rows taken + texts left without a row
+            report.read = report.info["texts"]
+            report.drop("text_without_free_row", report.info["texts"] - report.info["texts_with_a_row"])
         report.kept = written.count()
-        report.drop("not_in_laion", report.read - report.kept)
+        report.drop("not_in_laion", report.read - report.kept - report.n_dropped)
         report.info.update({"retrievals": pairs.count(),
-                            "rows_retrieved_for_several_classes": written.where("n_wnids > 1").count(),
+                            "rows_retrieved_for_several_classes": written.where(F.col("n_wnids") > 1).count(),
                             "classes": written.select("wnid").distinct().count()})
     print(report.summary())
     return report
@@ -363,7 +427,8 @@ JOBS = [
     Job(("laionet", "t2t-search"), T2TSearchConfig, run_search,
         help="exact top-k LAION captions for each ImageNet-Captions text (text-embedding cosine)"),
     Job(("laionet", "t2t-subset"), T2TSubsetConfig, run_subset,
-        help="inverse index and the retrieved LAION rows, each with its most similar wnid"),
+        help="the retrieved LAION rows, one wnid each (default: the original's one row per text), "
+             "and the inverse index"),
 ]
 
 if __name__ == "__main__":

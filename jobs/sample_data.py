@@ -12,8 +12,8 @@ import hashlib
 import sys
 import uuid
 from dataclasses import dataclass
-from typing import Optional
 
+from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
 from curation.errors import ConfigError
 from curation.laion import part_file_name
 from curation.report import StageReport
@@ -30,9 +30,10 @@ class SampleLaionConfig:
     image_base_url: str = opt("http://127.0.0.1:8000", "base of the image URLs ({base}/{kind}/{key}.{ext})")
     row_group_rows: int = opt(100_000, "rows per parquet row group")
     first_part: int = opt(0, "number of the first part")
-    lemma_map: Optional[str] = opt(None, "lemma map JSON whose lemmas the captions use (default: packaged)")
+    lemma_map: str = opt("standard", "the lemmas the captions use; " + LEMMA_MAP_HELP)
 
     def validate(self) -> None:
+        check_lemma_map(self.lemma_map)
         if self.rows < 0:
             raise ConfigError("rows", f"must be >= 0, got {self.rows}")
         if self.parts < 1:

@@ -109,6 +109,35 @@ def test_standard_map_differs_from_reference_only_in_crane_and_husky(reference_d
     assert reference == {**packaged, "crane": "n02012849"}
 
 
+def test_named_laionet_map_equals_the_reference_with_the_husky_alias(reference_dir, ilsvrc_list):
+    reference = _json(_ref(reference_dir, "lemma2wnid_unique_in_ilsvrc_ignored_empty_wnids.json"))
+    laionet = C.load_lemma_map("laionet")
+    assert reference["Siberian husky"] == "n02112837" and laionet["Siberian husky"] == "n02110185"
+    assert laionet == {lemma: C.normalize_wnid(w) for lemma, w in reference.items()}
+    assert len(laionet) == 1825 and laionet["crane"] == "n02012849"
+    # derived from the standard list: LAIONet's list is it without n03126707 (husky aliased)
+    assert C.laionet_synsets() == {C.normalize_wnid(w): lemmas for w, lemmas in ilsvrc_list.items()}
+    assert C.load_lemma_map("standard") == C.load_lemma_map() == C.load_lemma_map(C.LEMMA_MAP_FILE)
+    assert "crane" not in C.load_lemma_map("standard")
+
+
+def test_lemma_map_names_and_paths(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for ok in (None, "standard", "laionet", "s3a://bucket/map.json"):
+        C.check_lemma_map(ok)
+    with pytest.raises(ConfigError, match=r"config key 'lemma_map': unknown lemma map 'laionet2'; "
+                                          r"allowed values: standard, laionet or the path"):
+        C.check_lemma_map("laionet2")
+    with pytest.raises(ConfigError, match=r"config key 'lemma_map': file not found: maps/x.json"):
+        C.check_lemma_map("maps/x.json")
+    # a bare name that is an existing file is that file; a packaged name is always the map
+    (tmp_path / "mymap").write_text('{"kit fox": "n02119789"}')
+    (tmp_path / "laionet").write_text('{"kit fox": "n02119789"}')
+    C.check_lemma_map("mymap")
+    assert C.load_lemma_map("mymap") == {"kit fox": "n02119789"}
+    assert len(C.load_lemma_map("laionet")) == 1825
+
+
 def test_wordnet_scope_with_hypernyms_equals_reference(reference_dir, ilsvrc_list):
     built = C.build_lemma_map_detailed(ilsvrc_list, "wordnet", extend_hypernyms=True)
     with open(_ref(reference_dir, "lemma2wnid_unique_in_wordnet.json"), encoding="utf-8") as fh:

@@ -262,12 +262,18 @@ def test_other_bad_inputs_are_one_line_errors(spark, parts, tmp_path, capsys):
     assert code == 2 and "nowhere" in err
     code, err = run_cli(LABEL_JOB, ["--laion", parts, "--out", "x", "--lemma-map", "/no/such.json"], capsys)
     assert code == 2 and "lemma_map" in err
+    code, err = run_cli(LABEL_JOB, ["--laion", parts, "--out", "x", "--lemma-map", "ilsvrc"], capsys)
+    assert code == 2 and "'lemma_map': unknown lemma map 'ilsvrc'; allowed values: standard, laionet" in err
 
 
 def test_glob_input_and_default_lemma_map(spark, parts, tmp_path):
     out = str(tmp_path / "labels")
     report = run_label(spark, MatchConfig(laion=os.path.join(parts, "part-0000[45]-*.parquet"), out=out))
     assert report.info["input_files"] == 2 and report.info["lemmas"] == 1824
+    assert report.info["lemma_map"] == "standard"
+    named = run_label(spark, MatchConfig(laion=os.path.join(parts, "part-00004-*.parquet"), out=out + "-laionet",
+                                         lemma_map="laionet"))
+    assert named.info["lemmas"] == 1825 and named.info["lemma_map"] == "laionet"
     indexes = pq.read_table(out).column("laion_index").to_pylist()
     assert indexes and all(400_000_000 <= i < 600_000_000 for i in indexes)
 

@@ -77,6 +77,8 @@ def test_run_rejects_unknown_or_unordered_stages(tmp_path, tiny_model):
         build_config(RunConfig, run_values("x", "y", tiny_model, stages=["label", "download-all"]))
     with pytest.raises(ConfigError, match="pipeline order"):
         build_config(RunConfig, run_values("x", "y", tiny_model, stages=["filter", "similarity"]))
+    with pytest.raises(ConfigError, match="'lemma_map': unknown lemma map 'laionet2'; allowed values: standard, laionet"):
+        build_config(RunConfig, run_values("x", "y", tiny_model, lemma_map="laionet2"))
 
 
 def test_presets_parse_and_differ_only_in_threshold(monkeypatch):
@@ -89,6 +91,15 @@ def test_presets_parse_and_differ_only_in_threshold(monkeypatch):
     assert seed["remove_nsfw"] is True and paper["remove_nsfw"] is True
     assert {k: v for k, v in seed.items() if k != "threshold"} == {k: v for k, v in paper.items() if k != "threshold"}
     assert seed["model"] == "ViT-B-32" and seed["pretrained"] == "openai"
+    # the study's lemma map reaches label and subset; the bare job keeps `standard`
+    from jobs.config import build_config
+    from jobs.laionet_run import RunConfig, stage_config, stage_named
+
+    cfg = build_config(RunConfig, {**seed, "laion": "l", "work_dir": "w", "stages": ["label", "subset"]})
+    assert RunConfig.__dataclass_fields__["lemma_map"].default == "standard"
+    for name in ("label", "subset"):
+        stage = stage_named(name)
+        assert stage_config(cfg, stage, stage.resolve_job()).lemma_map == "laionet"
 
 
 @pytest.mark.slow

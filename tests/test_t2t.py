@@ -1,5 +1,6 @@
 """ImageNet-Captions queries, t2t-search (encoder and precomputed corpora), the inverse
-index and max-similarity assignment, bad input, determinism across masters."""
+index, the greedy (original) and max-similarity assignments, bad input, determinism
+across masters."""
 from __future__ import annotations
 
 import json
@@ -13,7 +14,7 @@ import pytest
 from curation.errors import InputError
 from curation.knn import brute_force_topk
 from curation.sample_incaps import generate_entries
-from curation.t2t import assign_wnid_by_sim, incaps_queries
+from curation.t2t import assign_wnid_by_sim, greedy_assign, incaps_queries
 from jobs.base import execute
 from jobs.laionet_t2t import JOBS
 from test_knn import write_laion_parts
@@ -71,6 +72,116 @@ def test_spark_inverse_index_and_assignment_match_pandas(spark):
     index = inverse_index(df).toPandas()
     want = pairs[["wnid", "laion_index"]].drop_duplicates()
     assert sorted(map(tuple, index.to_numpy())) == sorted(map(tuple, want.to_numpy()))
+
+
+def sequential_greedy(search: pd.DataFrame) -> dict:
+    """The original loop, written plainly: texts in filename order, each takes its
+    best-ranked row that no earlier text took. {filename: (laion_index, wnid, similarity)}."""
+    taken, out = set(), {}
+    for filename, hits in search.sort_values(["filename", "rank"]).groupby("filename", sort=True):
+        for row in hits.itertuples():
+            if row.laion_index not in taken:
+                taken.add(row.laion_index)
+                out[filename] = (row.laion_index, row.wnid, row.similarity)
+                break
+    return out
+
+
+def generated_search(rng, n_texts: int, k: int, pool: int) -> pd.DataFrame:
+    """Search output for `n_texts` texts: each retrieves k distinct rows of a pool (fewer for
+    some), rows shared between texts so that many texts compete for them."""
+    rows = []
+    for i in range(n_texts):
+        wnid = WNIDS[i % len(WNIDS)]
+        hits = rng.choice(pool, size=min(pool, int(rng.integers(0, k + 1))), replace=False)
+        sims = np.sort(rng.random(len(hits)).astype(np.float32))[::-1]
+        rows += [(f"{wnid}_{i:05d}.JPEG", wnid, r + 1, int(h) * 3 + 100_000_000, s)
+                 for r, (h, s) in enumerate(zip(hits, sims))]
+    return pd.DataFrame(rows, columns=["filename", "wnid", "rank", "laion_index", "similarity"])
+
+
+def _greedy_pure(search: pd.DataFrame) -> dict:
+    names = sorted(search["filename"].unique())
+    text = search["filename"].map({n: i for i, n in enumerate(names)}).to_numpy()
+    taken, rank = greedy_assign(text, search["rank"].to_numpy(), search["laion_index"].to_numpy(), len(names))
+    return {names[t]: (int(taken[t]), int(rank[t])) for t in range(len(names)) if taken[t] >= 0}
+
+
+def _loop_with_rank(search):
+    by_row = search.set_index(["filename", "laion_index"])["rank"]
+    return {f: (int(li), int(by_row[(f, li)])) for f, (li, _, _) in sequential_greedy(search).items()}
+
+
+# chains: a text's first choice was taken by an earlier text, so it takes its second,
+# which was a later text's first (and so on), and texts that end with no row
+CHAINS = [
+    # t0 takes a; t1 (a, b) -> b; t2 (b, c) -> c; t3 (c) -> none
+    [["a", "b"], ["a", "b"], ["b", "c"], ["c"]],
+    # a later text ranks first a row an earlier text reaches only at its second rank
+    [["x", "y"], ["y", "z"], ["x", "z", "w"], ["y"], ["w", "z"]],
+    # long chain in reverse: text i lists (r0 .. ri); each text takes the next row
+    [[f"r{j}" for j in range(i + 1)] for i in range(12)],
+    # the same row at several ranks of later texts, gaps in between
+    [["a"], ["b", "a"], ["a", "b", "c"], ["c", "a", "b", "d"], ["d"]],
+]
+
+
+@pytest.mark.parametrize("chain", CHAINS)
+def test_greedy_equals_the_sequential_loop_on_chains(chain):
+    ids = {}
+    search = pd.DataFrame([(f"n01440764_{i:03d}.JPEG", "n01440764", r + 1, ids.setdefault(x, len(ids)), 0.5)
+                           for i, hits in enumerate(chain) for r, x in enumerate(hits)],
+                          columns=["filename", "wnid", "rank", "laion_index", "similarity"])
+    shuffled = search.sample(frac=1, random_state=1)
+    assert _greedy_pure(shuffled) == _loop_with_rank(search)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_greedy_equals_the_sequential_loop_on_generated_search_results(seed):
+    rng = np.random.default_rng(seed)
+    for n_texts, k, pool in [(300, 8, 40), (500, 5, 2000), (400, 10, 450), (50, 3, 2), (1, 4, 10)]:
+        search = generated_search(rng, n_texts, k, pool)
+        want = _loop_with_rank(search)
+        assert _greedy_pure(search.sample(frac=1, random_state=int(rng.integers(1 << 30)))) == want
+        assert len(set(li for li, _ in want.values())) == len(want)  # no row twice
+
+
+def test_greedy_rejects_two_rows_at_one_rank():
+    with pytest.raises(InputError, match="text 1 has two rows at rank 2"):
+        greedy_assign(np.array([0, 1, 1]), np.array([1, 2, 2]), np.array([5, 6, 7]), 2)
+    taken, rank = greedy_assign(np.array([], np.int64), np.array([], np.int64), np.array([], np.int64), 3)
+    assert taken.tolist() == [-1, -1, -1] and rank.tolist() == [0, 0, 0]
+
+
+def test_subset_preset_is_its_own():
+    from jobs.config import build_config, load_yaml
+    from jobs.laionet_t2t import T2TSearchConfig, T2TSubsetConfig
+
+    conf = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf", "laionet")
+    paths = {"search": "s", "laion": "l", "out": "o"}
+    assert build_config(T2TSubsetConfig, {**load_yaml(os.path.join(conf, "t2t-subset.yaml")), **paths}).assign == "greedy"
+    assert T2TSubsetConfig.__dataclass_fields__["assign"].default == "greedy"
+    assert "assign" not in load_yaml(os.path.join(conf, "t2t.yaml"))
+    assert "assign" not in {f for f in T2TSearchConfig.__dataclass_fields__}
+
+
+def test_spark_greedy_equals_the_sequential_loop_for_any_partitioning(spark):
+    from jobs.laionet_t2t import greedy_choices
+
+    rng = np.random.default_rng(7)
+    search = generated_search(rng, 400, 6, 500)
+    want = sequential_greedy(search)
+    schema = "filename string, wnid string, rank int, laion_index long, similarity float"
+    for parts in (1, 3, 7):
+        df = spark.createDataFrame(search.sample(frac=1, random_state=parts), schema).repartition(parts)
+        rows, counts = greedy_choices(spark, df)
+        got = rows.toPandas()
+        assert len(got) == len(want) == counts["texts_with_a_row"] and got["laion_index"].is_unique
+        assert {(li, w) for li, w in zip(got["laion_index"], got["wnid"])} == {(li, w) for li, w, _ in want.values()}
+        assert counts["texts"] == search["filename"].nunique()
+        assert sum(counts["taken_at_rank"].values()) == len(want)
+        # lists are cut after their first row no other text retrieved
+        assert counts["proposals_collected"] < len(search)
 
 
 # ---------------------------------------------------------------- the jobs
@@ -156,10 +267,10 @@ def test_t2t_search_with_encoder_corpus_is_exact(spark, t2t_inputs, tmp_path):
     with pytest.raises(InputError, match="is not a complete `curate laionet embed` output"):
         _encoder_corpus(spark, config("--pretrained", other))
 
-    # the subset: one row per retrieved LAION row with its most similar class
+    # --assign all: one row per retrieved LAION row with its most similar class
     sub = tmp_path / "subset"
     assert execute(SUBSET, ["--search", str(out), "--laion", inp["laion"], "--out", str(sub),
-                            "--index-out", str(tmp_path / "index")]) == 0
+                            "--index-out", str(tmp_path / "index"), "--assign", "all"]) == 0
     rows = pd.read_parquet(sub)
     assert sorted(rows["laion_index"]) == sorted(got["laion_index"].unique())
     best = got.sort_values(["similarity", "wnid"], ascending=[False, True]).drop_duplicates("laion_index")
@@ -167,6 +278,29 @@ def test_t2t_search_with_encoder_corpus_is_exact(spark, t2t_inputs, tmp_path):
     assert {"URL", "TEXT", "t2t_similarity", "n_wnids"} <= set(rows.columns)
     index = pd.read_parquet(tmp_path / "index")
     assert len(index) == len(got[["wnid", "laion_index"]].drop_duplicates())
+
+    # default (greedy, the original): one row per text, the text's wnid; the report
+    # counts the texts left without a row
+    want = sequential_greedy(got)
+    assert execute(SUBSET, ["--search", str(out), "--laion", inp["laion"], "--out", str(tmp_path / "greedy"),
+                            "--index-out", str(tmp_path / "greedy_index")]) == 0
+    greedy = pd.read_parquet(tmp_path / "greedy")
+    assert sorted(zip(greedy["laion_index"], greedy["wnid"])) == sorted((li, w) for li, w, _ in want.values())
+    np.testing.assert_allclose(sorted(greedy["t2t_similarity"]), sorted(s for _, _, s in want.values()))
+    report = json.loads((tmp_path / "greedy" / "_report.json").read_text())
+    n_texts = got["filename"].nunique()
+    assert report["read"] == n_texts and report["kept"] == len(want)
+    assert report["dropped"] == ({"text_without_free_row": n_texts - len(want)} if n_texts > len(want) else {})
+    index = pd.read_parquet(tmp_path / "greedy_index")
+    assert sorted(zip(index["wnid"], index["laion_index"])) == sorted((w, li) for li, w, _ in want.values())
+
+    # max-sim: the greedy rows, each with its most similar class
+    assert execute(SUBSET, ["--search", str(out), "--laion", inp["laion"], "--out", str(tmp_path / "maxsim"),
+                            "--assign", "max-sim"]) == 0
+    maxsim = pd.read_parquet(tmp_path / "maxsim")
+    assert sorted(maxsim["laion_index"]) == sorted(greedy["laion_index"])
+    assert dict(zip(maxsim["laion_index"], maxsim["wnid"])) == {
+        li: w for li, w in zip(best["laion_index"], best["wnid"]) if li in set(greedy["laion_index"])}
 
 
 def _write_npy(inp, directory, transform=lambda p, e: e):
@@ -207,6 +341,11 @@ def test_bad_precomputed_embeddings_are_named(spark, t2t_inputs, tmp_path, capsy
     args = _search_args(inp, tmp_path / "o", "--text-emb", str(tmp_path / "e"), "--topk", "0")
     assert execute(SEARCH, args) == 2
     assert "config key 'topk': must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+
+    args = ["--search", str(tmp_path / "s"), "--laion", inp["laion"], "--out", str(tmp_path / "o"), "--assign", "first"]
+    assert execute(SUBSET, args) == 2
+    assert "config key 'assign': got 'first'; allowed values: greedy, max-sim, all" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
 
 
