@@ -94,7 +94,8 @@ class T2TSearchConfig(EncoderFields):
 @dataclass
 class T2TSubsetConfig:
     search: str = opt(None, "output of `curate laionet t2t-search`", required=True)
-    laion: str = opt(None, "LAION parquet parts (directory or glob)", required=True)
+    laion: str = opt(None, "LAION parquet parts (directory or glob), or metadata holding the "
+                           "retrieved rows with laion_index (a column or its pandas index)", required=True)
     out: str = opt(None, "output parquet: the retrieved LAION rows with wnid, t2t_similarity, n_wnids",
                    required=True)
     index_out: Optional[str] = opt(None, "also write the inverse index (wnid, laion_index) here")
@@ -330,12 +331,12 @@ def assign_wnids(pairs, buckets: int):
 
 
 def run_subset(spark, cfg: T2TSubsetConfig) -> StageReport:
-    from jobs.laionet_label import read_laion
+    from jobs.metadata import laion_rows
 
     require_input(spark, cfg.search, "t2t-search output")
     pairs = spark.read.parquet(cfg.search).select("laion_index", "wnid", "similarity")
     assigned = assign_wnids(pairs, cfg.buckets).withColumnRenamed("similarity", "t2t_similarity")
-    subset = read_laion(spark, cfg.laion).df.join(assigned, "laion_index")
+    subset = laion_rows(spark, cfg.laion, without=assigned.columns).join(assigned, "laion_index")
     report = StageReport("laionet t2t-subset")
     if cfg.index_out:
         index_report = StageReport("laionet t2t-index", balanced=False,
