@@ -40,7 +40,7 @@ SUCCESS = ("written", "present", "checked")
 #: every status a sample (or tar problem) can get; its position is the status code tasks send
 STATUSES = SUCCESS + ("not_in_metadata", "no_image", "invalid_wnid", "bad_laion_index", "not_an_image",
                       "decompression_bomb", "no_laion_index", "unsafe_member_name", "unsafe_member_type",
-                      "corrupt_tar")
+                      "corrupt_tar", "decode_error")
 STATUS_CODE = {s: i for i, s in enumerate(STATUSES)}
 
 
@@ -241,3 +241,35 @@ def status_counts(pairs: Iterable[Tuple[str, int]]) -> Dict[str, int]:
     for status, n in pairs:
         total[status] = total.get(status, 0) + int(n)
     return dict(sorted(total.items()))
+
+
+# ---------------------------------------------------------------- --reencode
+#: the extension of re-encoded images (the original names every image `<laion_index>.jpg`)
+REENCODE_EXT = "jpg"
+
+
+def decode_rgb(data: bytes):
+    """The image decoded as the original arrange_laionet.py decodes it (webdataset's
+    "pilrgb": `Image.open`, `load`, `convert("RGB")`); Rejected("decode_error") when Pillow
+    cannot decode it (the original skipped such samples), "decompression_bomb" when Pillow
+    refuses its size (callers check `sniff_image` first)."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as img:
+                img.load()
+                return img.convert("RGB")
+    except Image.DecompressionBombError as e:
+        raise Rejected("decompression_bomb", str(e)) from None
+    except Exception as e:  # Pillow raises OSError, ValueError, SyntaxError, struct.error, ...
+        raise Rejected("decode_error", f"{type(e).__name__}: {e}") from None
+
+
+def reencode_jpeg(data: bytes) -> bytes:
+    """The bytes of `decode_rgb(data).save("<name>.jpg")`: JPEG with Pillow's defaults
+    (quality 75, 4:2:0), what the original writes for every image."""
+    buf = io.BytesIO()
+    decode_rgb(data).save(buf, format="JPEG")
+    return buf.getvalue()

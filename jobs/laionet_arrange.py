@@ -32,7 +32,8 @@ class ArrangeConfig:
     shards: str = opt(None, "img2dataset output folder (its *.tar files are read) or a glob of tars",
                       required=True)
     metadata: str = opt(None, "the metadata the shards were downloaded from (parquet with "
-                              "laion_index and wnid)", required=True)
+                              "laion_index, or the LAION index as its pandas index, and wnid)",
+                        required=True)
     target: Optional[str] = opt(None, "root of the ImageNet-style tree (a local or mounted path)")
     target_df: Optional[str] = opt(None, "success metadata path ending in .parquet; _success<N> is "
                                          "inserted before the suffix (N = rows with an image) "
@@ -41,6 +42,9 @@ class ArrangeConfig:
                              "(the images stay in the webdataset)")
     max_pixels: int = opt(DEFAULT_MAX_PIXELS, "images announcing more pixels are skipped as "
                                               "decompression bombs")
+    reencode: bool = opt(False, "decode every image to RGB and write it as <laion_index>.jpg with "
+                                "Pillow's JPEG defaults, as the original arrange_laionet.py does "
+                                "(undecodable images: decode_error); default: the downloaded bytes")
 
     def validate(self) -> None:
         if self.images and not self.target:
@@ -68,9 +72,11 @@ def list_shards(spark, shards: str) -> List[str]:
 
 
 def read_index(spark, metadata: str):
-    """The metadata DataFrame and its laion_index -> wnid index (checked: integer, unique)."""
-    require_input(spark, metadata, "metadata")
-    meta = spark.read.parquet(metadata)
+    """The metadata DataFrame and its laion_index -> wnid index (checked: integer, unique);
+    `laion_index` may be the pandas index of a published metadata file (`jobs.metadata`)."""
+    from jobs.metadata import read_metadata
+
+    meta = read_metadata(spark, metadata, "metadata")
     types = dict(meta.dtypes)
     for col, allowed in (("laion_index", ("bigint", "int")), ("wnid", ("string",))):
         if col not in types:
@@ -86,7 +92,8 @@ def read_index(spark, metadata: str):
         raise InputError(f"metadata {metadata}: {e}") from None
 
 
-def run_tasks(spark, shards: List[str], index: WnidIndex, target: Optional[str], max_pixels: int):
+def run_tasks(spark, shards: List[str], index: WnidIndex, target: Optional[str], max_pixels: int,
+              reencode: bool = False):
     """One task per tar; returns their `shard_summary`s (about 9 bytes per sample)."""
     from udfs.arrange import shard_summary
 
@@ -94,7 +101,7 @@ def run_tasks(spark, shards: List[str], index: WnidIndex, target: Optional[str],
     bindex = sc.broadcast(index)
     try:
         return sc.parallelize(shards, len(shards)).map(
-            lambda shard: shard_summary(shard, bindex.value, target, max_pixels)).collect()
+            lambda shard: shard_summary(shard, bindex.value, target, max_pixels, reencode)).collect()
     finally:
         bindex.unpersist()
 
@@ -133,7 +140,7 @@ def run(spark, cfg: ArrangeConfig) -> StageReport:
 
     removed = clean_staging(target) if target else 0  # a crashed run's partial files
     try:
-        summaries = run_tasks(spark, shards, index, target, cfg.max_pixels)
+        summaries = run_tasks(spark, shards, index, target, cfg.max_pixels, cfg.reencode)
         if target:  # a task killed and retried left its partial files
             removed += clean_staging(target)
         report, kept = build_report(cfg, index, summaries, len(shards))

@@ -13,16 +13,22 @@ Because img2dataset reads every `*.json` in the output folder as a shard's stats
 config and report live beside the folder (`<out>.config.yaml`, `<out>.report.json`).
 
 `laion_index` travels as an additional column into every sample's `.json`: arrange
-identifies samples by it, never by their position in a shard.
+identifies samples by it, never by their position in a shard. The authors' published
+metadata (pandas files with the LAION index as the DataFrame index, `jobs/metadata.py`)
+is taken as it is: img2dataset reads only columns, so the job first streams the columns it
+needs, the index renamed `laion_index`, into a copy beside `--out` (same files, same row
+order, so shards and resume are those of the file itself), removed when the run ends.
 """
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import uuid
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, List
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
@@ -42,7 +48,8 @@ _MANAGED = {"url_list", "output_folder", "input_format", "distributor", "url_col
 @dataclass
 class DownloadConfig:
     metadata: str = opt(None, "LAIONet metadata: a parquet file or a directory of parquet files "
-                              "(the output of `curate laionet filter`)", required=True)
+                              "(the output of `curate laionet filter`, or the authors' published "
+                              "metadata with the LAION index as its pandas index)", required=True)
     out: str = opt(None, "output folder of img2dataset shards (<shard>.tar + <shard>_stats.json)",
                    required=True)
     url_col: str = opt("URL", "column holding the image URL")
@@ -101,12 +108,14 @@ def _img2dataset_options() -> set:
     return set(inspect.signature(_img2dataset_download()).parameters)
 
 
-def img2dataset_kwargs(cfg: DownloadConfig) -> Dict[str, Any]:
-    """The keyword arguments of `img2dataset.download` for this config (pyspark distributor)."""
+def img2dataset_kwargs(cfg: DownloadConfig, url_list: Optional[str] = None) -> Dict[str, Any]:
+    """The keyword arguments of `img2dataset.download` for this config (pyspark distributor);
+    `url_list`: the metadata img2dataset reads, when not `cfg.metadata` itself."""
     # absolute local paths: executors run in other working directories, and img2dataset
     # 1.47 leaves relative paths alone with recent fsspec (its `fs.protocol == "file"`)
+    url_list = url_list or cfg.metadata
     kwargs = dict(
-        url_list=local_path(cfg.metadata) or cfg.metadata, output_folder=local_path(cfg.out) or cfg.out,
+        url_list=local_path(url_list) or url_list, output_folder=local_path(cfg.out) or cfg.out,
         input_format="parquet", distributor="pyspark",
         url_col=cfg.url_col, caption_col=cfg.caption_col,
         save_additional_columns=[cfg.id_col] + list(cfg.additional_columns),
@@ -153,33 +162,90 @@ def read_stats(spark, out: str) -> List[dict]:
     return [json.loads(read_text(spark, p)) for p in glob(spark, out.rstrip("/") + "/*_stats.json")]
 
 
-def check_metadata(spark, cfg: DownloadConfig) -> int:
-    """Fail early (one line) on a missing input or column; return the number of rows."""
+def check_metadata(spark, cfg: DownloadConfig) -> Tuple[int, str]:
+    """Fail early (one line) on a missing input or column; return (rows, the column that
+    holds the id: `id_col`, or the pandas index of a published metadata file)."""
+    from jobs.metadata import INDEX, index_column
+
     require_input(spark, cfg.metadata, "metadata")
     df = spark.read.parquet(cfg.metadata)
+    source = cfg.id_col
+    if cfg.id_col == INDEX:
+        source = index_column(spark, cfg.metadata, df.columns)
     types = dict(df.dtypes)
-    for col in [cfg.url_col, cfg.caption_col, cfg.id_col] + list(cfg.additional_columns):
+    for col in [cfg.url_col, cfg.caption_col, source] + list(cfg.additional_columns):
         if col not in types:
             raise InputError(f"metadata {cfg.metadata}: missing column '{col}' (columns: {', '.join(df.columns)})")
-    if types[cfg.id_col] not in ("bigint", "int"):
-        raise InputError(f"metadata {cfg.metadata}: column '{cfg.id_col}' must be an integer id, "
-                         f"got {types[cfg.id_col]}")
-    return df.count()
+    if types[source] not in ("bigint", "int"):
+        raise InputError(f"metadata {cfg.metadata}: column '{source}' must be an integer id, "
+                         f"got {types[source]}")
+    return df.count(), source
+
+
+def with_id_column(cfg: DownloadConfig, source: str, folder: str) -> str:
+    """Copy the columns img2dataset reads from the metadata into `folder`, the id column
+    `source` renamed `cfg.id_col`; returns what img2dataset reads instead of the metadata.
+
+    The files are those img2dataset would read (a file, or a folder's `*.parquet` in name
+    order) under the same names, streamed batch by batch in their row order, so the
+    shards (and a resumed run's shards) are cut as from the metadata itself."""
+    import fsspec
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    fs, path = fsspec.core.url_to_fs(local_path(cfg.metadata) or cfg.metadata)
+    files = sorted(fs.glob(path.rstrip("/") + "/*.parquet")) if fs.isdir(path) else [path]
+    columns = list(dict.fromkeys([cfg.url_col, cfg.caption_col, source] + list(cfg.additional_columns)))
+    os.makedirs(folder, exist_ok=True)
+    for f in files:
+        with fs.open(f, "rb") as fh:
+            pf = pq.ParquetFile(fh)
+            names = [cfg.id_col if c == source else c for c in columns]
+            schema = pa.schema([pf.schema_arrow.field(c).with_name(n) for c, n in zip(columns, names)])
+            with pq.ParquetWriter(os.path.join(folder, os.path.basename(f)), schema) as writer:
+                for batch in pf.iter_batches(columns=columns):
+                    writer.write_table(pa.Table.from_batches([batch]).rename_columns(names).cast(schema))
+    return folder if fs.isdir(path) else os.path.join(folder, os.path.basename(files[0]))
+
+
+def input_copy_folder(cfg: DownloadConfig) -> str:
+    """Where the id-column copy goes: beside a local `--out` (stale copies of killed runs
+    removed), else in the driver's temporary directory. Only the driver reads it."""
+    out = local_path(cfg.out)
+    if out is None:
+        import tempfile
+
+        return tempfile.mkdtemp(prefix="laionet-download-input-")
+    parent, name = os.path.split(out.rstrip("/"))
+    prefix = f"{name}.__input-"
+    if os.path.isdir(parent):
+        for entry in os.listdir(parent):
+            if entry.startswith(prefix):
+                shutil.rmtree(os.path.join(parent, entry), ignore_errors=True)
+    return os.path.join(parent, f"{prefix}{uuid.uuid4().hex[:8]}")
 
 
 def run(spark, cfg: DownloadConfig) -> StageReport:
-    attempted = check_metadata(spark, cfg)
+    attempted, source = check_metadata(spark, cfg)
     download = _img2dataset_download()
 
     if not cfg.resume:
         # (not img2dataset's "overwrite" mode: in 1.47 it also deletes its own _tmp folder)
         delete(spark, cfg.out)
+    copy = None
+    if source != cfg.id_col:  # the id is the pandas index of a published metadata file
+        copy = input_copy_folder(cfg)
+        print(f"note: {cfg.metadata} holds {cfg.id_col} as its pandas index ('{source}'); "
+              f"img2dataset reads a copy with it as a column ({copy}, removed afterwards)")
     # img2dataset installs a SIGINT handler that exits the process; keep ours afterwards
     previous = signal.getsignal(signal.SIGINT)
     try:
-        download(**img2dataset_kwargs(cfg))
+        url_list = with_id_column(cfg, source, copy) if copy else None
+        download(**img2dataset_kwargs(cfg, url_list))
     finally:
         signal.signal(signal.SIGINT, previous)
+        if copy:
+            shutil.rmtree(copy, ignore_errors=True)
     report = stats_report(read_stats(spark, cfg.out), attempted)
     report.info["output"] = cfg.out
     finish_file(spark, cfg.out.rstrip("/"), cfg, report)

@@ -56,14 +56,14 @@ def incaps_targets(spark, path: str) -> Dict[str, int]:
 
 
 def read_metadata(spark, path: str, what: str):
-    """laion_index, wnid (standard wnids), TEXT of a success metadata parquet."""
+    """laion_index (a column or a published file's pandas index), wnid (standard wnids), TEXT
+    of a success metadata parquet."""
     from pyspark.sql import functions as F
 
     from curation.concepts import WNID_ALIASES
-    from jobs.output import require_input
+    from jobs.metadata import read_metadata as read_laionet_metadata
 
-    require_input(spark, path, what)
-    df = spark.read.parquet(path)
+    df = read_laionet_metadata(spark, path, what)
     missing = [c for c in ("laion_index", "wnid", "TEXT") if c not in df.columns]
     if missing:
         raise InputError(f"{what} {path} has no column {', '.join(map(repr, missing))}; "

@@ -93,6 +93,8 @@ class RunConfig:
     number_sample_per_shard: int = opt(10000, "rows per download shard (one Spark task each)")
     images: bool = opt(True, "arrange writes <work_dir>/arrange/<wnid>/<laion_index>.jpg "
                              "(--no-images: only the success metadata)")
+    reencode: bool = opt(False, "arrange re-encodes every image as RGB JPEG with Pillow's defaults, "
+                                "as the original arrange_laionet.py (default: the downloaded bytes)")
 
     def validate(self) -> None:
         check_lemma_map(self.lemma_map)

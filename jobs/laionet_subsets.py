@@ -27,7 +27,8 @@ SIMILARITY_COL = "text_to_name_def_wnid_similarity"
 
 @dataclass
 class SubsetsConfig:
-    df: str = opt(None, "LAIONet success metadata (parquet file, folder or glob)", required=True)
+    df: str = opt(None, "LAIONet success metadata (parquet file, folder or glob; laion_index as a "
+                        "column or as the pandas index of a published file)", required=True)
     out_dir: str = opt(None, "folder for the TSV", required=True)
     freq_dir: Optional[str] = opt(None, "folder for the class-frequency file and plot [default: --out-dir]")
     thresh: float = opt(0.7, "keep rows with similarity >= thresh (in [-1, 1])")
@@ -85,8 +86,9 @@ def run_subsets(spark, cfg: SubsetsConfig):
     from jobs import output
     from jobs.freq import wnid_label, write_frequency_and_plot
 
-    output.require_input(spark, cfg.df, "success metadata")
-    meta = spark.read.parquet(cfg.df)
+    from jobs.metadata import read_metadata
+
+    meta = read_metadata(spark, cfg.df, "success metadata")
     missing = [c for c in ("laion_index", "wnid", "TEXT", cfg.similarity_col) if c not in meta.columns]
     if missing:
         raise InputError(f"success metadata {cfg.df} has no column {', '.join(map(repr, missing))}; "

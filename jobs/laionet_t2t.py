@@ -98,7 +98,8 @@ class T2TSearchConfig(EncoderFields):
 @dataclass
 class T2TSubsetConfig:
     search: str = opt(None, "output of `curate laionet t2t-search`", required=True)
-    laion: str = opt(None, "LAION parquet parts (directory or glob)", required=True)
+    laion: str = opt(None, "LAION parquet parts (directory or glob), or metadata holding the "
+                           "retrieved rows with laion_index (a column or its pandas index)", required=True)
     out: str = opt(None, "output parquet: the retrieved LAION rows with wnid, t2t_similarity, n_wnids",
                    required=True)
     index_out: Optional[str] = opt(None, "also write the inverse index (wnid, laion_index) here")
@@ -378,7 +379,7 @@ def greedy_choices(spark, search):
 def run_subset(spark, cfg: T2TSubsetConfig) -> StageReport:
     from pyspark.sql import functions as F
 
-    from jobs.laionet_label import read_laion
+    from jobs.metadata import laion_rows
 
     require_input(spark, cfg.search, "t2t-search output")
     search = spark.read.parquet(cfg.search).select("filename", "wnid", "rank", "laion_index", "similarity")
@@ -393,7 +394,7 @@ def run_subset(spark, cfg: T2TSubsetConfig) -> StageReport:
         assigned = assigned.select("laion_index", "wnid", "similarity", "n_wnids")
         report.info.update(counts)
     assigned = assigned.withColumnRenamed("similarity", "t2t_similarity")
-    subset = read_laion(spark, cfg.laion).df.join(assigned, "laion_index")
+    subset = laion_rows(spark, cfg.laion, without=assigned.columns).join(assigned, "laion_index")
     if cfg.index_out:
         index_report = StageReport("laionet t2t-index", balanced=False, info={"assign": cfg.assign})
         index = inverse_index(pairs) if cfg.assign == "all" else assigned.select("wnid", "laion_index")

@@ -276,3 +276,112 @@ def test_bad_inputs_are_one_line_errors(spark, tmp_path, dataset):
     pd.DataFrame({"laion_index": [1]}).to_parquet(tmp_path / "nownid.parquet")
     with pytest.raises(InputError, match="missing column 'wnid'"):
         run(spark, cfg_for(root, metadata=str(tmp_path / "nownid.parquet")))
+
+
+def _encoded(mode: str, fmt: str, seed: int, size=(97, 61), **kw) -> bytes:
+    """Noisy image bytes of a given mode and format (not what the download's JPEG settings give)."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    if mode == "P":
+        img = Image.fromarray(rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)).convert("P")
+    else:
+        bands = Image.getmodebands(mode)
+        img = Image.frombytes(mode, size, rng.integers(0, 256, size[0] * size[1] * bands, dtype=np.uint8).tobytes())
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+@pytest.fixture
+def mixed_shard(tmp_path):
+    """One tar of images in many modes/formats (members named .jpg or by format, as tars
+    may be), one that is cut after its header (sniffing passes, decoding fails)."""
+    (tmp_path / "shards").mkdir()
+    images = {
+        "rgb_jpeg": ("jpg", _encoded("RGB", "JPEG", 1, quality=95)),
+        "grey_jpeg": ("jpg", _encoded("L", "JPEG", 2)),
+        "cmyk_jpeg": ("jpg", _encoded("CMYK", "JPEG", 3)),
+        "rgba_png": ("png", _encoded("RGBA", "PNG", 4)),
+        "palette_png": ("jpg", _encoded("P", "PNG", 5)),
+        "la_png": ("png", _encoded("LA", "PNG", 6)),
+        "webp": ("webp", _encoded("RGB", "WEBP", 7)),
+        "progressive": ("jpg", _encoded("RGB", "JPEG", 8, progressive=True, size=(300, 200))),
+    }
+    whole = _encoded("RGB", "JPEG", 9, size=(300, 200))
+    truncated = whole[:len(whole) // 2]
+    assert sniff_image(truncated) == ("JPEG", 300, 200)  # the header is whole
+    rows = []
+    with tarfile.open(tmp_path / "shards" / "00000.tar", "w") as tf:
+        for i, (name, (ext, data)) in enumerate(list(images.items()) + [("truncated", ("jpg", truncated))]):
+            li = 700_000_000 + 3 * i
+            add(tf, f"{i:09d}.{ext}", data)
+            add(tf, f"{i:09d}.json", json.dumps({"laion_index": li}).encode())
+            rows.append(dict(laion_index=li, wnid=WNIDS[i % 3], name=name, data=data))
+    meta = pd.DataFrame(rows)
+    meta[["laion_index", "wnid", "name"]].to_parquet(tmp_path / "meta.parquet", index=False)
+    return tmp_path, meta
+
+
+def test_reencode_writes_what_pil_convert_rgb_save_writes(spark, mixed_shard):
+    from PIL import Image
+
+    root, meta = mixed_shard
+    report = run(spark, cfg_for(root, reencode=True))
+    good = meta[meta.name != "truncated"]
+    assert (report.read, report.kept, report.dropped) == (len(meta), len(good), {"decode_error": 1})
+    assert report.info["sample_statuses"] == {"decode_error": 1, "written": len(good)}
+    ref = root / "reference"
+    ref.mkdir()
+    found = tree(root / "laionet")
+    assert sorted(found) == sorted(f"{r.wnid}/{r.laion_index}.jpg" for r in good.itertuples())
+    for r in good.itertuples():
+        # what clip-beyond-tail arrange_laionet.py does: decode to RGB ("pilrgb"), image.save(path)
+        Image.open(io.BytesIO(r.data)).convert("RGB").save(ref / f"{r.laion_index}.jpg")
+        want = (ref / f"{r.laion_index}.jpg").read_bytes()
+        got = found[f"{r.wnid}/{r.laion_index}.jpg"]
+        assert got == want, r.name
+        ours, theirs = Image.open(io.BytesIO(got)), Image.open(ref / f"{r.laion_index}.jpg")
+        assert (ours.format, ours.mode) == ("JPEG", "RGB")
+        assert np.array_equal(np.asarray(ours), np.asarray(theirs)), r.name
+        if r.name != "rgb_jpeg":  # only a JPEG could come out the same: these are new bytes
+            assert got != r.data
+    assert pd.read_parquet(root / f"laionet_thresh0.7_success{len(good)}.parquet").laion_index.tolist() == \
+        sorted(good.laion_index)
+
+    # a re-run decodes nothing it has written; --no-images --reencode decides the same rows
+    again = run(spark, cfg_for(root, reencode=True))
+    assert again.info["sample_statuses"] == {"decode_error": 1, "present": len(good)}
+    check = run(spark, cfg_for(root, reencode=True, images=False, target=None,
+                               target_df=str(root / "check.parquet")))
+    assert (check.kept, check.dropped) == (len(good), {"decode_error": 1})
+    # the default keeps the downloaded bytes (and counts the undecodable image as arranged)
+    plain = run(spark, cfg_for(root, target=str(root / "plain"), target_df=str(root / "plain.parquet")))
+    assert plain.kept == len(meta) and plain.dropped == {}
+    assert tree(root / "plain")[f"{meta.wnid[0]}/{meta.laion_index[0]}.jpg"] == meta.data[0]
+
+
+def test_decode_rules_name_the_reason():
+    from curation.arrange import decode_rgb, reencode_jpeg
+
+    with pytest.raises(Rejected, match="decode_error"):
+        decode_rgb(b"\xff\xd8\xff\xe0 truncated")
+    with pytest.raises(Rejected, match="decode_error"):
+        decode_rgb(b"<html></html>")
+    data = _encoded("RGBA", "PNG", 11)
+    assert reencode_jpeg(data)[:2] == b"\xff\xd8" and decode_rgb(data).mode == "RGB"
+
+
+def test_study_presets_reencode():
+    from jobs.config import load_yaml
+    from jobs.laionet_run import RunConfig, stage_config, stage_named
+
+    conf = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf", "laionet")
+    preset = load_yaml(os.path.join(conf, "arrange.yaml"))
+    cfg = build_config(ArrangeConfig, dict(preset, shards="s", metadata="m", target="t"))
+    assert cfg.reencode is True and cfg.images is True
+    assert build_config(ArrangeConfig, dict(shards="s", metadata="m", target="t")).reencode is False
+    run_cfg = build_config(RunConfig, dict(load_yaml(os.path.join(conf, "thresh0.7.yaml")), laion="p", work_dir="w",
+                                           stages=["filter", "download", "arrange"]))
+    stage = stage_named("arrange")
+    assert stage_config(run_cfg, stage, stage.resolve_job()).reencode is True

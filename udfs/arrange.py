@@ -30,8 +30,8 @@ from typing import Dict, Iterator, Optional, Tuple
 
 import numpy as np
 
-from curation.arrange import (IMAGE_EXTS, STATUS_CODE, Rejected, WnidIndex, image_relpath, is_wnid,
-                              sniff_image, split_member_name)
+from curation.arrange import (IMAGE_EXTS, REENCODE_EXT, STATUS_CODE, Rejected, WnidIndex, decode_rgb,
+                              image_relpath, is_wnid, reencode_jpeg, sniff_image, split_member_name)
 
 #: `<target>/.arrange-tmp/`: one marker file per running writer
 STAGING = ".arrange-tmp"
@@ -53,6 +53,13 @@ class TreeWriter:
         self.marker = os.path.join(target, STAGING, self.tag)
         os.close(os.open(self.marker, self._FLAGS, 0o666))
         self._dirs = set()
+
+    def present(self, relpath: str) -> bool:
+        """Whether `relpath` exists already (and is not empty): `write` would keep it."""
+        try:
+            return os.stat(os.path.join(self.target, relpath)).st_size > 0
+        except FileNotFoundError:
+            return False
 
     def write(self, relpath: str, data: bytes) -> str:
         """'present' when the file exists already (and is not empty), else 'written'."""
@@ -142,8 +149,12 @@ def tar_samples(fileobj, size: int) -> Iterator[Tuple[str, object]]:
 
 
 def arrange_sample(files: Dict[str, bytes], index: WnidIndex, writer: Optional[TreeWriter],
-                   max_pixels: int) -> Tuple[Optional[int], str]:
-    """(laion_index or None, status) of one sample; writes its image unless `writer` is None."""
+                   max_pixels: int, reencode: bool = False) -> Tuple[Optional[int], str]:
+    """(laion_index or None, status) of one sample; writes its image unless `writer` is None.
+
+    `reencode`: the image is decoded to RGB and written as `<laion_index>.jpg` with Pillow's
+    JPEG defaults (`curation.arrange.reencode_jpeg`), as the original arrange_laionet.py
+    does; an image Pillow cannot decode is `decode_error` (also when only checking)."""
     try:
         laion_index = json.loads(files["json"])["laion_index"]
     except (KeyError, ValueError, TypeError):
@@ -157,8 +168,15 @@ def arrange_sample(files: Dict[str, bytes], index: WnidIndex, writer: Optional[T
     if ext is None:
         return laion_index, "no_image"
     try:
-        relpath = image_relpath(wnid, laion_index, ext)
+        relpath = image_relpath(wnid, laion_index, REENCODE_EXT if reencode else ext)
         sniff_image(files[ext], max_pixels)
+        if reencode:
+            if writer is None:
+                decode_rgb(files[ext])
+            elif writer.present(relpath):
+                return laion_index, "present"
+            else:
+                return laion_index, writer.write(relpath, reencode_jpeg(files[ext]))
     except Rejected as r:
         return laion_index, r.reason
     if writer is None:
@@ -166,7 +184,8 @@ def arrange_sample(files: Dict[str, bytes], index: WnidIndex, writer: Optional[T
     return laion_index, writer.write(relpath, files[ext])
 
 
-def arrange_shard(shard: str, index: WnidIndex, target: Optional[str], max_pixels: int) -> Iterator[Record]:
+def arrange_shard(shard: str, index: WnidIndex, target: Optional[str], max_pixels: int,
+                  reencode: bool = False) -> Iterator[Record]:
     """All records of one tar (`shard` is any path fsspec opens); `target=None` only checks."""
     import fsspec
 
@@ -177,7 +196,7 @@ def arrange_shard(shard: str, index: WnidIndex, target: Optional[str], max_pixel
         with _open(fs, path) as fh:
             for kind, item in tar_samples(fh, fs.size(path)):
                 if kind == "sample":
-                    laion_index, status = arrange_sample(item[1], index, writer, max_pixels)
+                    laion_index, status = arrange_sample(item[1], index, writer, max_pixels, reencode)
                     yield laion_index, status, name
                 else:
                     yield None, kind, name
@@ -193,13 +212,14 @@ def _open(fs, path: str):
     return open(path, "rb") if isinstance(fs, LocalFileSystem) else fs.open(path, "rb")
 
 
-def shard_summary(shard: str, index: WnidIndex, target: Optional[str], max_pixels: int):
+def shard_summary(shard: str, index: WnidIndex, target: Optional[str], max_pixels: int,
+                  reencode: bool = False):
     """One task's result, small enough to collect: (shard name, {status: samples},
     laion_index int64 array, status code int8 array) of the samples of metadata rows."""
     name = shard.rstrip("/").rsplit("/", 1)[-1]
     counts: Counter = Counter()
     ids, codes = [], []
-    for laion_index, status, _ in arrange_shard(shard, index, target, max_pixels):
+    for laion_index, status, _ in arrange_shard(shard, index, target, max_pixels, reencode):
         counts[status] += 1
         if laion_index is not None and status != "not_in_metadata":
             ids.append(laion_index)
