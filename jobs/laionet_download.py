@@ -28,7 +28,7 @@ from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from jobs.base import Job, main_for
 from jobs.config import opt
-from jobs.output import delete, finish_file, glob, local_path, read_text, require_input
+from jobs.output import check_output, claim_folder, delete, finish_file, glob, local_path, read_text, require_input
 
 #: distinct failure reasons listed in the report (the rest are summed as other_failure)
 MAX_REASONS = 50
@@ -41,6 +41,8 @@ _MANAGED = {"url_list", "output_folder", "input_format", "distributor", "url_col
 
 @dataclass
 class DownloadConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"metadata": "input", "out": "output"}
     metadata: str = opt(None, "LAIONet metadata: a parquet file or a directory of parquet files "
                               "(the output of `curate laionet filter`)", required=True)
     out: str = opt(None, "output folder of img2dataset shards (<shard>.tar + <shard>_stats.json)",
@@ -171,9 +173,11 @@ def run(spark, cfg: DownloadConfig) -> StageReport:
     attempted = check_metadata(spark, cfg)
     download = _img2dataset_download()
 
+    check_output(spark, cfg.out)  # a folder this job did not write is left alone (--overwrite)
     if not cfg.resume:
         # (not img2dataset's "overwrite" mode: in 1.47 it also deletes its own _tmp folder)
         delete(spark, cfg.out)
+    claim_folder(spark, cfg.out, cfg)  # a killed run's folder stays this job's to resume
     # img2dataset installs a SIGINT handler that exits the process; keep ours afterwards
     previous = signal.getsignal(signal.SIGINT)
     try:

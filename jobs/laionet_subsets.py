@@ -18,13 +18,15 @@ from typing import Optional
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.config import check_roots, opt
 
 SIMILARITY_COL = "text_to_name_def_wnid_similarity"
 
 
 @dataclass
 class SubsetsConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"df": "input", "out_dir": "output_dir", "freq_dir": "output_dir"}
     df: str = opt(None, "LAIONet success metadata (parquet file, folder or glob)", required=True)
     out_dir: str = opt(None, "folder for the TSV", required=True)
     freq_dir: Optional[str] = opt(None, "folder for the class-frequency file and plot [default: --out-dir]")
@@ -44,6 +46,7 @@ class SubsetsConfig:
             raise ConfigError("n", f"must be at least 1, got {self.n}")
         if self.n is not None and self.frac != 1.0:
             raise ConfigError("n", "give --frac or --n, not both")
+        check_roots(self, "images_root")
 
 
 def run_subsets(spark, cfg: SubsetsConfig):
