@@ -168,7 +168,11 @@ class WnidIndex:
         dup = np.flatnonzero(self.laion_index[1:] == self.laion_index[:-1])
         if len(dup):
             raise ValueError(f"laion_index {self.laion_index[dup[0]]} appears more than once")
-        self.names, codes = np.unique(np.asarray(wnid, dtype=object).astype(str), return_inverse=True)
+        # exact strings (numpy's str dtype would drop trailing NULs: "n01440764\x00" must
+        # stay an invalid wnid, not become n01440764)
+        names = np.empty(len(idx), dtype=object)
+        names[:] = [w if isinstance(w, str) else str(w) for w in wnid]
+        self.names, codes = np.unique(names, return_inverse=True)
         self.codes = codes.astype(np.int32)[order]
 
     def __len__(self) -> int:

@@ -123,8 +123,15 @@ def _step(name: str) -> None:
         STEP_HOOK(name)
 
 
+def _crc(path: str) -> str:
+    """Hadoop's checksum file of a local file (`.<name>.crc` beside it)."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.crc")
+
+
 class _Local:
-    """The few file-system calls of a replace, on the local file system (no Spark needed)."""
+    """The few file-system calls of a replace, on the local file system (no Spark needed).
+    A file's Hadoop checksum (`.<name>.crc`) moves and goes with it, as through Hadoop."""
 
     @staticmethod
     def exists(path):
@@ -133,6 +140,8 @@ class _Local:
     @staticmethod
     def rename(src, dst):
         os.rename(src, dst)
+        if os.path.lexists(_crc(src)):
+            os.replace(_crc(src), _crc(dst))
 
     @staticmethod
     def delete(path):
@@ -142,12 +151,24 @@ class _Local:
             shutil.rmtree(path)
         elif os.path.lexists(path):
             os.remove(path)
+        if os.path.lexists(_crc(path)):
+            os.remove(_crc(path))
 
     @staticmethod
     def glob(pattern):
         import glob as _glob
 
         return sorted(_glob.glob(pattern))
+
+    @staticmethod
+    def replace_file(src, dst):
+        """One atomic rename; the checksum is never stale: the old one is removed first
+        (a file without one is read unchecked), the new one follows the data."""
+        if os.path.lexists(_crc(dst)):
+            os.remove(_crc(dst))
+        os.replace(src, dst)
+        if os.path.lexists(_crc(src)):
+            os.replace(_crc(src), _crc(dst))
 
 
 class _Hadoop:
@@ -203,7 +224,7 @@ def replace_path(spark, new: str, dst: str) -> None:
     recover(spark, dst)
     if fs is _Local and os.path.isfile(n) and (os.path.isfile(d) or not os.path.lexists(d)):
         _step("place")
-        os.replace(n, d)
+        _Local.replace_file(n, d)
         return
     if not fs.exists(d):
         _step("place")
