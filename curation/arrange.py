@@ -29,6 +29,8 @@ from typing import Dict, Iterable, Optional, Sequence, Tuple
 
 import numpy as np
 
+from curation.paths import unsafe_name
+
 WNID_PATTERN = r"^n[0-9]{8}$"
 _WNID_RE = re.compile(r"n[0-9]{8}\Z")
 #: member extensions that hold the image of a webdataset sample
@@ -64,13 +66,16 @@ def image_relpath(wnid, laion_index, ext: str) -> str:
         raise Rejected("bad_laion_index", repr(laion_index))
     if ext not in IMAGE_EXTS:
         raise Rejected("no_image", f"extension {ext!r}")
-    return f"{wnid}/{int(laion_index)}.{ext}"
+    name = f"{int(laion_index)}.{ext}"
+    if unsafe_name(wnid) or unsafe_name(name):  # the one rule (implied by the checks above)
+        raise Rejected("invalid_wnid" if unsafe_name(wnid) else "bad_laion_index", repr((wnid, name)))
+    return f"{wnid}/{name}"
 
 
 def split_member_name(name: str) -> Tuple[str, str]:
     """(key, extension) of a webdataset member such as `000010003.jpg`; Rejected if unsafe."""
-    if not name or "/" in name or "\\" in name or ".." in name or name.startswith(".") or "\x00" in name:
-        raise Rejected("unsafe_member_name", repr(name))
+    if unsafe_name(name) or name.startswith("."):  # the one rule, and no hidden files
+        raise Rejected("unsafe_member_name", repr(name)[:300])
     key, dot, ext = name.partition(".")
     if not dot or not ext:
         raise Rejected("unsafe_member_name", repr(name))
@@ -163,7 +168,11 @@ class WnidIndex:
         dup = np.flatnonzero(self.laion_index[1:] == self.laion_index[:-1])
         if len(dup):
             raise ValueError(f"laion_index {self.laion_index[dup[0]]} appears more than once")
-        self.names, codes = np.unique(np.asarray(wnid, dtype=object).astype(str), return_inverse=True)
+        # exact strings (numpy's str dtype would drop trailing NULs: "n01440764\x00" must
+        # stay an invalid wnid, not become n01440764)
+        names = np.empty(len(idx), dtype=object)
+        names[:] = [w if isinstance(w, str) else str(w) for w in wnid]
+        self.names, codes = np.unique(names, return_inverse=True)
         self.codes = codes.astype(np.int32)[order]
 
     def __len__(self) -> int:

@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
+from curation.paths import unsafe_name
 from curation.sampling import CaptionDraws, stable_choice_index, stable_key
 
 TEXT_FIELDS = ("title", "tags", "description")
@@ -45,8 +46,6 @@ _SIGN = 2 ** 63
 #: what a TSV writer trims around a value (Spark's CSV writer trims characters <= ' ')
 _EDGE_WHITESPACE = "".join(map(chr, range(33)))
 _COUNT_SUFFIX = re.compile(r"_\d+$")
-#: a file name must not hold a directory separator, a tab or a line break
-_NOT_PLAIN_NAME = re.compile("[/\t\n\r]")
 _STR_ONLY = {str}
 
 
@@ -122,7 +121,7 @@ def entry_problem(entry: Any) -> Optional[str]:
             if (type(name) is str and type(wnid) is str and type(title) is str
                     and type(description) is str and type(tags) is list
                     and (not tags or set(map(type, tags)) == _STR_ONLY)
-                    and name and _NOT_PLAIN_NAME.search(name) is None):
+                    and unsafe_name(name) is None):
                 return None
     if not isinstance(entry, dict):
         return f"entry is a JSON {_json_type(entry)}, not an object"
@@ -137,8 +136,9 @@ def entry_problem(entry: Any) -> Optional[str]:
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         return f"field 'tags' is {json.dumps(tags, ensure_ascii=False)[:60]}, expected a list of strings"
     name = entry["filename"]
-    if not name or _NOT_PLAIN_NAME.search(name):
-        return f"field 'filename' {name!r} is not a plain file name"
+    why = unsafe_name(name)  # the one rule for values that become path components
+    if why:
+        return f"field 'filename' {name[:80]!r} is not a plain file name ({why})"
     return None
 
 

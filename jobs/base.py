@@ -27,7 +27,8 @@ class Job:
 
 def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
     """Parse, validate, (dry-run or) run a job; turn user errors into one-line messages."""
-    from jobs.config import config_to_yaml, parse_job_args
+    from jobs.config import check_paths, config_to_yaml, parse_job_args
+    from jobs.output import check_known_outputs, guarded
 
     debug = "--debug" in argv
     try:
@@ -35,15 +36,18 @@ def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
         if run.dry_run:
             sys.stdout.write(config_to_yaml(cfg))
             return 0
+        check_paths(cfg)  # outputs that overlap inputs: refused before Spark starts
         t0 = time.time()
-        if job.needs_spark:
-            from jobs.session import spark_session
+        with guarded(cfg, name=job.name, overwrite=run.overwrite):  # every output is checked
+            check_known_outputs(cfg)  # local outputs of the user's: refused before Spark starts
+            if job.needs_spark:
+                from jobs.session import spark_session
 
-            with spark_session(run.master, app_name=f"curate {job.name}", debug=run.debug) as spark:
-                check_master_reachable(spark)
-                job.run(spark, cfg)
-        else:
-            job.run(None, cfg)
+                with spark_session(run.master, app_name=f"curate {job.name}", debug=run.debug) as spark:
+                    check_master_reachable(spark)
+                    job.run(spark, cfg)
+            else:
+                job.run(None, cfg)
         print(f"[{job.name}] done in {time.time() - t0:.1f}s")
         return 0
     except CurationError as e:

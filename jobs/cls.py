@@ -99,6 +99,8 @@ def default_freq_path(out: str) -> str:
 
 @dataclass
 class ClsConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"captions": "input", "out": "output", "freq_out": "output"}
     captions: str = opt(None, "caption corpus: jsonl, TSV (header) or parquet file, folder or glob", required=True)
     out: str = opt(None, "output TSV (filepath<TAB>caption<TAB>label)", required=True)
     freq_out: Optional[str] = opt(None, "class-frequency file [default: class_frequency_<out name>"

@@ -25,6 +25,8 @@ from jobs.output import finish_local_file, local_out, write_local, write_local_b
 # ---------------------------------------------------------------- classes
 @dataclass
 class ClassesConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"reference": "input", "out": "output"}
     reference: str = opt(None, "folder with descriptors_imagenet_synset.json (wnids) and "
                                "descriptors_imagenet.json (class names in label order)", required=True)
     out: str = opt(None, "output TSV (wnid<TAB>classname)", required=True)
@@ -46,6 +48,8 @@ def run_classes(_spark, cfg: ClassesConfig):
 # ---------------------------------------------------------------- build
 @dataclass
 class BuildConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"classes": "input", "out": "output"}
     out: str = opt(None, "output parquet file", required=True)
     classes: str = opt(None, "class list TSV (wnid<TAB>classname) [default: the packaged list]")
 
@@ -66,6 +70,8 @@ def run_build(_spark, cfg: BuildConfig):
 # ---------------------------------------------------------------- lemma-map
 @dataclass
 class LemmaMapConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"synsets": "input", "out": "output"}
     out: str = opt(None, "output JSON file ({lemma: wnid})", required=True)
     synsets: str = opt("standard", "synset list: 'standard' (the 1000 ILSVRC wnids with their WordNet "
                                    "lemmas) or a file of 'wnid: lemma, lemma, ...' lines")
@@ -131,6 +137,8 @@ def run_summary(_spark, cfg: SummaryConfig):
 # ---------------------------------------------------------------- table (Spark)
 @dataclass
 class TableConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"out": "output"}
     out: str = opt(None, "output parquet dataset (path or URI)", required=True)
     subset: str = opt("all", "classes to write", choices=concepts.CLASS_SUBSETS)
 

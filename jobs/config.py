@@ -28,11 +28,19 @@ import yaml
 from curation.errors import ConfigError, InputError
 
 
+#: `opt(kind=...)`: a path the job reads; a path it writes (replaced as a whole); a folder
+#: it writes files into or adds to (e.g. `--out-dir`, arrange's `--target`)
+PATH_KINDS = ("input", "output", "output_dir")
+
+
 def opt(default: Any = None, help: str = "", *, choices: Optional[Sequence[Any]] = None,
-        required: bool = False, flag: Optional[str] = None, cli: bool = True) -> Any:
-    """Declare a config field. `choices` restricts the value; `required` means no default."""
+        required: bool = False, flag: Optional[str] = None, cli: bool = True,
+        kind: Optional[str] = None) -> Any:
+    """Declare a config field. `choices` restricts the value; `required` means no default;
+    `kind` marks a path (one of PATH_KINDS): outputs are checked against inputs."""
+    assert kind is None or kind in PATH_KINDS, kind
     meta = {"help": help, "choices": tuple(choices) if choices else None,
-            "required": required, "flag": flag, "cli": cli}
+            "required": required, "flag": flag, "cli": cli, "kind": kind}
     if isinstance(default, (list, dict)):
         return field(default_factory=lambda d=default: type(d)(d), metadata=meta)
     return field(default=default, metadata=meta)
@@ -45,6 +53,8 @@ class RunOptions:
     dry_run: bool = False
     debug: bool = False
     config_path: Optional[str] = None
+    #: replace existing outputs this job did not write
+    overwrite: bool = False
 
 
 def _flag(f: dataclasses.Field) -> str:
@@ -179,6 +189,8 @@ def make_parser(cls, prog: str, description: str = "") -> argparse.ArgumentParse
     parser.add_argument("--master", dest="_master", help="Spark master when no session is active (default local[*])")
     parser.add_argument("--dry-run", dest="_dry_run", action="store_true", help="print the resolved config and exit")
     parser.add_argument("--debug", dest="_debug", action="store_true", help="show tracebacks and Spark's INFO logs")
+    parser.add_argument("--overwrite", dest="_overwrite", action="store_true",
+                        help="replace an existing output even when this job did not write it")
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
         if not f.metadata.get("cli", True):
@@ -203,7 +215,8 @@ def parse_job_args(cls, argv: Sequence[str], prog: str = "curate", description: 
     parser = make_parser(cls, prog, description)
     ns = vars(parser.parse_args(list(argv)))
     run = RunOptions(master=ns.pop("_master", None), dry_run=ns.pop("_dry_run", False),
-                     debug=ns.pop("_debug", False), config_path=ns.pop("_config_path", None))
+                     debug=ns.pop("_debug", False), config_path=ns.pop("_config_path", None),
+                     overwrite=ns.pop("_overwrite", False))
     values: Dict[str, Any] = {}
     source = "command line"
     if run.config_path:
@@ -211,6 +224,79 @@ def parse_job_args(cls, argv: Sequence[str], prog: str = "curate", description: 
         source = run.config_path
     values.update(ns)
     return build_config(cls, values, source=source), run
+
+
+def path_kind(cls, name: str) -> Optional[str]:
+    """The PATH_KINDS entry of field `name`: `opt(kind=...)` or the class's `PATHS` mapping
+    (e.g. `PATHS = {"laion": "input", "out": "output"}`)."""
+    f = {f.name: f for f in fields(cls)}[name]
+    return f.metadata.get("kind") or getattr(cls, "PATHS", {}).get(name)
+
+
+def _paths_of(cfg, kinds) -> List[Tuple[str, str]]:
+    out = []
+    for f in fields(cfg):
+        if path_kind(type(cfg), f.name) in kinds:
+            value = getattr(cfg, f.name)
+            for v in (value if isinstance(value, (list, tuple)) else [value]):
+                if v not in (None, ""):
+                    out.append((f.name, str(v)))
+    return out
+
+
+def config_inputs(cfg) -> List[Tuple[str, str]]:
+    """(option, path) of every input path of a job config (fields declared kind="input")."""
+    return _paths_of(cfg, ("input",))
+
+
+def output_fields(cfg) -> List[Tuple[str, str]]:
+    """(option, path) of the output fields (kind "output" or "output_dir")."""
+    return _paths_of(cfg, ("output", "output_dir"))
+
+
+def check_paths(cfg) -> None:
+    """Before Spark starts: no output of `cfg` may overlap one of its inputs (ConfigError,
+    one line naming both options and paths). A config may name more outputs (derived
+    ones, the stages of `laionet run`) with `outputs()` -> [(option, path, kind)]."""
+    from curation.paths import overlap
+
+    outputs = [(name, path, path_kind(type(cfg), f.name)) for f in fields(cfg)
+               if path_kind(type(cfg), f.name) in ("output", "output_dir") for name, path in _paths_of_field(cfg, f)]
+    extra = getattr(cfg, "outputs", None)
+    if extra is not None:
+        outputs += list(extra())
+    for name, path, kind in outputs:
+        for in_name, in_path in config_inputs(cfg):
+            rel = overlap(path, in_path)
+            # a folder we add files to may hold an input (files are written beside it)
+            if rel and not (kind == "output_dir" and rel == "contains"):
+                raise InputError(overlap_message(name, path, in_name, in_path, rel))
+
+
+def overlap_message(out_option: str, out: str, in_option: str, in_path: str, relation: str) -> str:
+    """The one line for an output that is ("equal"), is "inside" or "contains" an input."""
+    words = {"equal": "is", "inside": "is inside", "contains": "contains"}[relation]
+    return (f"output --{out_option.lstrip('-').replace('_', '-')} {out} {words} input "
+            f"--{in_option.lstrip('-').replace('_', '-')} {in_path}: the job would replace or delete its "
+            "own input; choose an output path outside the input")
+
+
+def _paths_of_field(cfg, f) -> List[Tuple[str, str]]:
+    value = getattr(cfg, f.name)
+    return [(f.name, str(v)) for v in (value if isinstance(value, (list, tuple)) else [value]) if v not in (None, "")]
+
+
+def check_roots(cfg, *keys: str) -> None:
+    """ConfigError for a root that is written into every file path of a TSV and cannot be
+    (`curation.paths.unsafe_root`: a tab, line break or other control character, or a
+    component beyond the file-system name limit)."""
+    from curation.paths import unsafe_root
+
+    for key in keys:
+        value = getattr(cfg, key)
+        why = value is not None and unsafe_root(value)
+        if why:
+            raise ConfigError(key, f"{value[:80]!r} cannot start a file path in a TSV ({why})")
 
 
 def config_to_dict(cfg) -> Dict[str, Any]:

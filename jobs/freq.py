@@ -139,6 +139,8 @@ BY = ("auto", "caption", "label", "wnid", "wnids")
 
 @dataclass
 class FreqConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"input": "input", "out": "output"}
     input: str = opt(None, "caption corpus or output (jsonl/tsv/parquet file, folder or glob)", required=True)
     out: str = opt(None, "frequency file to write (classname<TAB>count); the plot goes beside it as .png",
                    required=True)
@@ -264,6 +266,8 @@ def run_freq(spark, cfg: FreqConfig):
 # ---------------------------------------------------------------- curate freq plot
 @dataclass
 class FreqPlotConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"freqs": "input", "out": "output"}
     freqs: List[str] = opt(None, "frequency files (comma-separated; local paths)", required=True)
     out: str = opt(None, "PNG to write (local path)", required=True)
     names: List[str] = opt([], "legend names, one per file (default: the file names)")

@@ -29,7 +29,7 @@ from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from curation.sampling import SAMPLING_MODES
 from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.config import check_roots, opt
 from jobs import output
 
 #: the kept rows of the parse: `line` is the TSV line (filepath, label, caption) without its
@@ -45,6 +45,8 @@ _BATCH_ROWS = 20_000
 # ---------------------------------------------------------------- configs
 @dataclass
 class CaptionsConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"out": "output_dir"}
     root: str = opt(None, "dataset root: <root>/imagenet-captions/imagenet_captions.json and <root>/imagenet/train", required=True)
     use_title: bool = opt(False, "put the title in the caption")
     use_tags: bool = opt(False, "put the space-joined tags in the caption")
@@ -68,6 +70,7 @@ class CaptionsConfig:
             raise ConfigError(*problem)
         if self.parse_tasks < 0:
             raise ConfigError("parse_tasks", f"must be >= 0, got {self.parse_tasks}")
+        check_roots(self, "imagenet_root")
 
     def spec(self):
         from curation.captions import CaptionSpec
@@ -78,6 +81,8 @@ class CaptionsConfig:
 
 @dataclass
 class SubsetsConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"df": "input", "out": "output_dir"}
     df: str = opt(None, "input TSV written by `curate incaps captions`", required=True)
     k: Optional[int] = opt(None, "keep this many random classes (2..1000)")
     use_in100: bool = opt(False, "keep the ImageNet-100 classes")
@@ -102,6 +107,8 @@ class SubsetsConfig:
 
 @dataclass
 class TrimTailConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"df": "input", "out": "output_dir"}
     df: str = opt(None, "input TSV written by `curate incaps captions`", required=True)
     lastk: int = opt(5, "number of tail classes (fewest examples; ties by label) to trim")
     ceil: int = opt(5, "examples kept per tail class")
@@ -409,8 +416,7 @@ def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
                 report.drop(status, n)
         report.kept = tally.by_status.get(C.KEPT, 0)
         tsv = f"{out}/{C.caption_file_name(spec, report.kept)}"
-        output.delete(spark, tsv)
-        output.rename(spark, tmp, tsv)
+        output.commit_file(spark, tmp, tsv)
     finally:
         output.delete(spark, tmp)
         if draws is not None:

@@ -29,6 +29,8 @@ from jobs.output import atomic_dir, finish_file, glob, local_path, require_input
 
 @dataclass
 class ArrangeConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"shards": "input", "metadata": "input", "target": "output_dir"}
     shards: str = opt(None, "img2dataset output folder (its *.tar files are read) or a glob of tars",
                       required=True)
     metadata: str = opt(None, "the metadata the shards were downloaded from (parquet with "

@@ -34,7 +34,7 @@ from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from jobs.base import Job, main_for
 from jobs.config import opt
-from jobs.output import delete, finish_file, glob, local_path, read_text, require_input
+from jobs.output import check_output, claim_folder, delete, finish_file, glob, local_path, read_text, require_input
 
 #: distinct failure reasons listed in the report (the rest are summed as other_failure)
 MAX_REASONS = 50
@@ -47,6 +47,8 @@ _MANAGED = {"url_list", "output_folder", "input_format", "distributor", "url_col
 
 @dataclass
 class DownloadConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"metadata": "input", "out": "output"}
     metadata: str = opt(None, "LAIONet metadata: a parquet file or a directory of parquet files "
                               "(the output of `curate laionet filter`, or the authors' published "
                               "metadata with the LAION index as its pandas index)", required=True)
@@ -229,6 +231,7 @@ def run(spark, cfg: DownloadConfig) -> StageReport:
     attempted, source = check_metadata(spark, cfg)
     download = _img2dataset_download()
 
+    check_output(spark, cfg.out)  # a folder this job did not write is left alone (--overwrite)
     if not cfg.resume:
         # (not img2dataset's "overwrite" mode: in 1.47 it also deletes its own _tmp folder)
         delete(spark, cfg.out)
@@ -237,6 +240,7 @@ def run(spark, cfg: DownloadConfig) -> StageReport:
         copy = input_copy_folder(cfg)
         print(f"note: {cfg.metadata} holds {cfg.id_col} as its pandas index ('{source}'); "
               f"img2dataset reads a copy with it as a column ({copy}, removed afterwards)")
+    claim_folder(spark, cfg.out, cfg)  # a killed run's folder stays this job's to resume
     # img2dataset installs a SIGINT handler that exits the process; keep ours afterwards
     previous = signal.getsignal(signal.SIGINT)
     try:

@@ -27,6 +27,8 @@ SAFE_NSFW = "UNLIKELY"
 
 @dataclass
 class FilterConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"similarity": "input", "out": "output", "frequency": "output"}
     similarity: str = opt(None, "similarity parquet (output of `curate laionet similarity`)", required=True)
     out: str = opt(None, "output directory of the LAIONet metadata parquet", required=True)
     threshold: float = opt(0.82, "minimum caption-to-synset similarity (0.82 in the LAIONet paper, "

@@ -292,6 +292,8 @@ def spark_read_errors() -> Iterator[None]:
 # ---------------------------------------------------------------- the jobs
 @dataclass
 class MatchConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"laion": "input", "lemma_map": "input", "out": "output"}
     laion: str = opt(None, "LAION parquet parts: a directory, glob, file or URI", required=True)
     out: str = opt(None, "output parquet dataset (directory)", required=True)
     matching: str = opt("laionet", "lemma matching rules: laionet (the original's, exact) or "

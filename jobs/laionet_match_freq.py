@@ -16,13 +16,15 @@ from typing import Dict, Optional
 from curation.errors import InputError
 from curation.report import StageReport
 from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.config import check_roots, opt
 
 FREQ_NAME = "class_frequency_laionet_match_incaps_ori.txt"
 
 
 @dataclass
 class MatchFreqConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"df": "input", "t2t_df": "input", "captions_df": "input", "out_dir": "output_dir", "freq_dir": "output_dir"}
     df: str = opt(None, "LAIONet success metadata (laion_index, wnid, TEXT), e.g. "
                         "laionet_thresh07_success<N>.parquet", required=True)
     t2t_df: str = opt(None, "retrieved (t2t) success metadata (laion_index, wnid, TEXT)", required=True)
@@ -33,6 +35,9 @@ class MatchFreqConfig:
     t2t_root: str = opt("../datasets/laionet-t2t", "image root of retrieved rows in the TSV file paths")
     out_dir: str = opt("../datasets/imagenet-captions", "directory of the TSV and its parquet twin")
     freq_dir: Optional[str] = opt(None, "directory of the class-frequency file and plot (default: out-dir)")
+
+    def validate(self) -> None:
+        check_roots(self, "laionet_root", "t2t_root")
 
 
 def incaps_targets(spark, path: str) -> Dict[str, int]:

@@ -63,6 +63,8 @@ STAGES: List[Stage] = [
 
 @dataclass
 class RunConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"laion": "input", "lemma_map": "input", "work_dir": "output_dir"}
     laion: str = opt(None, "LAION parquet parts: a directory, glob, file or URI", required=True)
     work_dir: str = opt(None, "directory of all stage outputs (<work_dir>/<stage>)", required=True)
     stages: List[str] = opt([s.name for s in STAGES if s.default], "stages to run, in pipeline order "
@@ -108,6 +110,10 @@ class RunConfig:
             EncoderSpec(self.encoder, self.model, self.pretrained, self.batch_size, self.device,
                         self.precision).check()
 
+    def outputs(self):
+        """Every stage's output (checked against the run's inputs before Spark starts)."""
+        return [("work_dir", stage_output(self, s), "output") for s in STAGES if s.name in self.stages]
+
 
 def stage_output(cfg: RunConfig, stage: Stage) -> str:
     return f"{cfg.work_dir.rstrip('/')}/{stage.name}"
@@ -130,8 +136,10 @@ def stage_named(name: str) -> Stage:
 
 def run(spark, cfg: RunConfig) -> Dict[str, dict]:
     """Run (or skip) each selected stage; returns {stage: report dict}."""
-    from jobs.output import read_report, stage_complete
+    from jobs.config import check_paths, config_inputs
+    from jobs.output import guarded, read_report, stage_complete
 
+    check_paths(cfg)  # every stage's output against the run's inputs (also done by `execute`)
     results: Dict[str, dict] = {}
     for stage in [s for s in STAGES if s.name in cfg.stages]:
         job = stage.resolve_job()
@@ -144,7 +152,9 @@ def run(spark, cfg: RunConfig) -> Dict[str, dict]:
             continue
         print(f"[{stage.name}] running `curate {job.name}` -> {out}")
         t0 = time.time()
-        report = job.run(spark, stage_cfg)
+        # the stage's outputs are checked against its inputs and every input of the run
+        with guarded(stage_cfg, name=job.name, inputs=config_inputs(cfg) + config_inputs(stage_cfg)):
+            report = job.run(spark, stage_cfg)
         results[stage.name] = {**report.to_dict(), "skipped": False, "seconds": round(time.time() - t0, 1)}
     return results
 

@@ -36,6 +36,8 @@ SUBSET_COLUMNS = {"TEXT": "string", "laion_index": "bigint", "wnids": "array<str
 
 @dataclass
 class SimilarityConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"subset": "input", "out": "output"}
     subset: str = opt(None, "subset parquet (output of `curate laionet subset`)", required=True)
     out: str = opt(None, "output parquet directory", required=True)
     query_type: str = opt("name_def", "synset query", choices=QUERY_TYPES)

@@ -20,13 +20,15 @@ from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from curation.sampling import SAMPLING_MODES
 from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.config import check_roots, opt
 
 SIMILARITY_COL = "text_to_name_def_wnid_similarity"
 
 
 @dataclass
 class SubsetsConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"df": "input", "out_dir": "output_dir", "freq_dir": "output_dir"}
     df: str = opt(None, "LAIONet success metadata (parquet file, folder or glob; laion_index as a "
                         "column or as the pandas index of a published file)", required=True)
     out_dir: str = opt(None, "folder for the TSV", required=True)
@@ -50,6 +52,7 @@ class SubsetsConfig:
             raise ConfigError("n", f"must be at least 1, got {self.n}")
         if self.n is not None and self.frac != 1.0:
             raise ConfigError("n", "give --frac or --n, not both")
+        check_roots(self, "images_root")
 
 
 def _similarity(meta, column: str):

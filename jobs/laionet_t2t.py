@@ -61,6 +61,8 @@ class EncoderFields:
 
 @dataclass
 class EmbedConfig(EncoderFields):
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"laion": "input", "out": "output"}
     laion: str = opt(None, "LAION parquet parts (directory or glob)", required=True)
     out: str = opt(None, "output parquet dataset (laion_index, embedding)", required=True)
 
@@ -70,6 +72,8 @@ class EmbedConfig(EncoderFields):
 
 @dataclass
 class T2TSearchConfig(EncoderFields):
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"captions_json": "input", "laion": "input", "text_emb": "input", "out": "output"}
     captions_json: str = opt(None, "ImageNet-Captions json (list of {filename, title, tags, description})",
                              required=True)
     laion: str = opt(None, "LAION parquet parts (directory or glob)", required=True)
@@ -97,6 +101,8 @@ class T2TSearchConfig(EncoderFields):
 
 @dataclass
 class T2TSubsetConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"search": "input", "laion": "input", "out": "output", "index_out": "output"}
     search: str = opt(None, "output of `curate laionet t2t-search`", required=True)
     laion: str = opt(None, "LAION parquet parts (directory or glob), or metadata holding the "
                            "retrieved rows with laion_index (a column or its pandas index)", required=True)

@@ -9,20 +9,33 @@ job leaves at most a `*.__tmp-*` sibling, which the next run ignores and removes
 
 Directory outputs (parquet datasets) carry `_config.yaml` and `_report.json` inside;
 single-file outputs (TSV, frequency files) carry `<file>.config.yaml` / `<file>.report.json`.
+
+What a job may write (checked here for every output, whatever the job; see `guarded`):
+- no output equals, lies inside or contains an input of the job (or of the whole
+  `laionet run`): `check_output` refuses it, before anything is renamed;
+- an existing output is replaced only when its `_config.yaml` / `<file>.config.yaml`
+  says the same job wrote it (first line `# curate <job> (<config class>)`), when it is an
+  empty folder, or with `--overwrite`;
+- a replace moves the old output aside (`<out>.__old-<id>`), moves the new one into place,
+  then deletes the old (`replace_path`); a local file is replaced by one atomic rename. The
+  next run writing the same output restores or removes what a kill left (`recover`).
 """
 from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from contextlib import contextmanager
-from typing import Callable, Iterator, List, Optional
+from dataclasses import dataclass
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import yaml
 
 from curation.errors import ConfigError, InputError
+from curation.paths import overlap
 from curation.report import StageReport
-from jobs.config import config_to_dict, config_to_yaml
+from jobs.config import config_inputs, config_keys, config_to_dict, config_to_yaml, output_fields, overlap_message, path_kind
 
 CONFIG_NAME = "_config.yaml"
 REPORT_NAME = "_report.json"
@@ -95,7 +108,337 @@ def remove_stale_tmp(spark, path: str) -> List[str]:
 
 def _new_tmp(spark, path: str) -> str:
     remove_stale_tmp(spark, path)
+    recover(spark, path)
     return f"{path.rstrip('/')}.__tmp-{uuid.uuid4().hex[:8]}"
+
+
+# ---------------------------------------------------------------- replacing an output safely
+#: tests set this to a function of the step name ("aside", "place", "delete") to stop a
+#: replace there, as a kill would
+STEP_HOOK: Optional[Callable[[str], None]] = None
+
+
+def _step(name: str) -> None:
+    if STEP_HOOK is not None:
+        STEP_HOOK(name)
+
+
+def _crc(path: str) -> str:
+    """Hadoop's checksum file of a local file (`.<name>.crc` beside it)."""
+    folder, name = os.path.split(path)
+    return os.path.join(folder, f".{name}.crc")
+
+
+class _Local:
+    """The few file-system calls of a replace, on the local file system (no Spark needed).
+    A file's Hadoop checksum (`.<name>.crc`) moves and goes with it, as through Hadoop."""
+
+    @staticmethod
+    def exists(path):
+        return os.path.lexists(path)
+
+    @staticmethod
+    def rename(src, dst):
+        os.rename(src, dst)
+        if os.path.lexists(_crc(src)):
+            os.replace(_crc(src), _crc(dst))
+
+    @staticmethod
+    def delete(path):
+        import shutil
+
+        if os.path.isdir(path) and not os.path.islink(path):
+            shutil.rmtree(path)
+        elif os.path.lexists(path):
+            os.remove(path)
+        if os.path.lexists(_crc(path)):
+            os.remove(_crc(path))
+
+    @staticmethod
+    def glob(pattern):
+        import glob as _glob
+
+        return sorted(_glob.glob(pattern))
+
+    @staticmethod
+    def replace_file(src, dst):
+        """One atomic rename; the checksum is never stale: the old one is removed first
+        (a file without one is read unchecked), the new one follows the data."""
+        if os.path.lexists(_crc(dst)):
+            os.remove(_crc(dst))
+        os.replace(src, dst)
+        if os.path.lexists(_crc(src)):
+            os.replace(_crc(src), _crc(dst))
+
+
+class _Hadoop:
+    def __init__(self, spark):
+        self.spark = spark
+
+    def exists(self, path):
+        return exists(self.spark, path)
+
+    def rename(self, src, dst):
+        rename(self.spark, src, dst)
+
+    def delete(self, path):
+        delete(self.spark, path)
+
+    def glob(self, pattern):
+        return glob(self.spark, pattern)
+
+
+def _fs_for(spark, path: str):
+    """(file-system calls, path in their terms): local calls for a local path."""
+    local = local_path(path) if spark is None else _local_for_hadoop(spark, path)
+    return (_Local, local) if local is not None else (_Hadoop(spark), path.rstrip("/"))
+
+
+def recover(spark, path: str) -> Optional[str]:
+    """Undo what a replace killed half-way left at `path`: when `path` is missing and an
+    `<path>.__old-*` holds the previous output, move it back (returned); any other
+    `__old-*` (the kill came after the new output was in place) is deleted."""
+    fs, p = _fs_for(spark, path)
+    olds = fs.glob(f"{p}.__old-*")
+    restored = None
+    if olds and not fs.exists(p):
+        restored = olds[-1]
+        fs.rename(restored, p)
+        olds = olds[:-1]
+    for old in olds:
+        fs.delete(old)
+    return restored
+
+
+def replace_path(spark, new: str, dst: str) -> None:
+    """Move the complete output `new` to `dst`, replacing what is there.
+
+    A local file is replaced by one rename (atomic). Otherwise the old output is moved
+    aside to `<dst>.__old-<id>`, the new one moved into place, then the old deleted: a kill
+    leaves the complete old output (at `dst`, or aside, where `recover` finds it) or the
+    complete new one. On hdfs:// each rename is atomic; on s3a:// a rename is a copy and a
+    delete, so a kill during one can leave a partial copy at the new name (docs/cluster.md).
+    """
+    fs, d = _fs_for(spark, dst)
+    _, n = _fs_for(spark, new)
+    recover(spark, dst)
+    if fs is _Local and os.path.isfile(n) and (os.path.isfile(d) or not os.path.lexists(d)):
+        _step("place")
+        _Local.replace_file(n, d)
+        return
+    if not fs.exists(d):
+        _step("place")
+        fs.rename(n, d)
+        return
+    old = f"{d}.__old-{uuid.uuid4().hex[:8]}"
+    _step("aside")
+    fs.rename(d, old)
+    _step("place")
+    fs.rename(n, d)
+    _step("delete")
+    fs.delete(old)
+
+
+# ---------------------------------------------------------------- what a job may write
+@dataclass
+class _Guard:
+    #: "<job name> (<config class>)": who writes
+    job: str
+    cls: type
+    cfg: Any
+    #: (option, path) of every input of the job (and of the enclosing `laionet run`)
+    inputs: List[Tuple[str, str]]
+    overwrite: bool
+
+
+_GUARDS: List[_Guard] = []
+
+
+def job_id(cls) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+@contextmanager
+def guarded(cfg, name: Optional[str] = None, overwrite: Optional[bool] = None,
+            inputs: Optional[List[Tuple[str, str]]] = None) -> Iterator[None]:
+    """Check every output written inside this block (`execute` enters it for each job,
+    `laionet run` for each stage): none may overlap an input (the inputs of `cfg` and of
+    any enclosing block), and an existing one is replaced only when the same job wrote it
+    (its sidecar names the config class of `cfg`) or `overwrite` is set (inherited)."""
+    outer = _GUARDS[-1] if _GUARDS else None
+    ins = (list(outer.inputs) if outer else []) + list(config_inputs(cfg) if inputs is None else inputs)
+    if overwrite is None:
+        overwrite = outer.overwrite if outer else False
+    cls = type(cfg)
+    _GUARDS.append(_Guard(f"{name or cls.__name__} ({job_id(cls)})", cls, cfg, ins, bool(overwrite)))
+    try:
+        yield
+    finally:
+        _GUARDS.pop()
+
+
+def _guard() -> Optional[_Guard]:
+    return _GUARDS[-1] if _GUARDS else None
+
+
+def _option_of(cfg, path: str) -> str:
+    """The option whose value `path` is (or lies under), for messages."""
+    p = path.rstrip("/")
+    best = ("output", "")
+    for name, value in output_fields(cfg):
+        v = str(value).rstrip("/")
+        if v and (p == v or p.startswith(v + "/") or p.startswith(v + ".")) and len(v) > len(best[1]):
+            best = (name, v)
+    return "--" + best[0].replace("_", "-")
+
+
+def _qualified(spark, path: str) -> str:
+    if spark is None:
+        return path
+    try:
+        return qualify(spark, path)
+    except Exception:  # an unknown scheme: compare as typed
+        return path
+
+
+def overlap_error(out_option: str, out: str, inputs, spark=None) -> Optional[str]:
+    """The one-line message when output `out` overlaps one of `inputs` [(option, path)]."""
+    q = _qualified(spark, out)
+    for option, inp in inputs:
+        rel = overlap(q, _qualified(spark, inp))
+        if rel:
+            return overlap_message(out_option, out, option, inp, rel)
+    return None
+
+
+def _sidecar_job(text: str) -> Optional[str]:
+    m = re.match(r"# curate .* \(([\w.]+)\)\n", text)
+    return m.group(1) if m else None
+
+
+def _written_by(spark, path: str, cls) -> bool:
+    """True when the output at `path` carries a config sidecar of the job with config `cls`
+    (a folder: `_config.yaml` inside, or `<folder>.config.yaml` beside for folders whose
+    content another tool owns, as img2dataset's; a file: `<file>.config.yaml`)."""
+    fs, p = _fs_for(spark, path)
+    candidates = [sidecar(p, CONFIG_NAME, False)]
+    if _is_dir(spark, p):
+        candidates.insert(0, sidecar(p, CONFIG_NAME, True))
+    for config in candidates:
+        if not fs.exists(config):
+            continue
+        try:
+            if fs is _Local:
+                with open(config, encoding="utf-8") as fh:
+                    text = fh.read()
+            else:
+                text = read_text(spark, config)
+            who = _sidecar_job(text)
+            if who is not None:
+                return who == job_id(cls)
+            data = yaml.safe_load(text)  # a sidecar from before the first line named the job
+            return isinstance(data, dict) and set(data) == set(config_keys(cls))
+        except Exception:
+            return False
+    return False
+
+
+def _is_dir(spark, path: str) -> bool:
+    fs, p = _fs_for(spark, path)
+    if fs is _Local:
+        return os.path.isdir(p)
+    hfs, hp = _fs(spark, p)
+    return bool(hfs.getFileStatus(hp).isDirectory())
+
+
+def _empty_dir(spark, path: str) -> bool:
+    fs, p = _fs_for(spark, path)
+    if fs is _Local:
+        return os.path.isdir(p) and not os.path.islink(p) and not os.listdir(p)
+    hfs, hp = _fs(spark, p)
+    return bool(hfs.getFileStatus(hp).isDirectory()) and len(hfs.listStatus(hp)) == 0
+
+
+def check_output(spark, path: str) -> None:
+    """Refuse (InputError, one line) to write `path` when it overlaps an input of the job,
+    or when something is there that this job did not write (unless --overwrite). Outside
+    a `guarded` block (library calls) nothing is checked."""
+    g = _guard()
+    if g is None:
+        return
+    option = _option_of(g.cfg, path)
+    msg = overlap_error(option, path, g.inputs, spark)
+    if msg:
+        raise InputError(msg)
+    if g.overwrite:
+        return
+    recover(spark, path)
+    fs, p = _fs_for(spark, path)
+    if not fs.exists(p) or _empty_dir(spark, path) or _written_by(spark, path, g.cls):
+        return
+    raise InputError(f"output {option} {path} exists and was not written by `curate {g.job.split(' (')[0]}` "
+                     f"(it has no {CONFIG_NAME} / <file>.config.yaml of that job): pass --overwrite to "
+                     "replace it, or choose another path")
+
+
+def check_known_outputs(cfg) -> None:
+    """Before Spark starts: `check_output` on every local output field (kind "output") of
+    `cfg` (outputs on other file systems, and names known only later, are checked when
+    they are written)."""
+    for _, path in output_fields(cfg):
+        if path_kind(type(cfg), _) == "output" and local_path(path) is not None:
+            check_output(None, path)
+
+
+def claim_folder(spark, path: str, cfg) -> None:
+    """Mark a folder that another tool fills (img2dataset's) as this job's output before it
+    is written: `<folder>.config.yaml` now, its report removed until `finish_file`."""
+    path = path.rstrip("/")
+    delete(spark, sidecar(path, REPORT_NAME, False))
+    _write_sidecar(spark, sidecar(path, CONFIG_NAME, False), sidecar_yaml(cfg).encode("utf-8"))
+
+
+def commit_file(spark, new: str, path: str) -> None:
+    """Put the complete file `new` at `path` (single-file outputs): check it may be written
+    (`check_output`), claim it (its config sidecar first, the old report removed: the
+    output reads incomplete until `finish_file`), then replace it safely."""
+    check_output(spark, path)
+    g = _guard()
+    if g is not None:
+        fs, p = _fs_for(spark, path)
+        fs.delete(sidecar(p, REPORT_NAME, False))
+        _write_sidecar(spark, sidecar(path, CONFIG_NAME, False), sidecar_yaml(g.cfg, g.job).encode("utf-8"))
+    replace_path(spark, new, path)
+
+
+def sidecar_yaml(cfg, job: Optional[str] = None) -> str:
+    """The `_config.yaml` text: the writing job on the first line (a YAML comment), then
+    the config."""
+    g = _guard()
+    if job is None:
+        job = g.job if g is not None and g.cls is type(cfg) else f"{type(cfg).__name__} ({job_id(type(cfg))})"
+    return f"# curate {job}\n" + config_to_yaml(cfg)
+
+
+def _write_sidecar(spark, path: str, data: bytes) -> None:
+    """A sidecar file: written atomically, never checked (it belongs to its output)."""
+    if spark is None:
+        local = local_path(path)
+        tmp = f"{local}.__tmp-{uuid.uuid4().hex[:8]}"
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+            os.replace(tmp, local)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+        return
+    tmp = _new_tmp(spark, path)
+    try:
+        _create(spark, tmp, data)
+        replace_path(spark, tmp, path)
+    finally:
+        delete(spark, tmp)
 
 
 def read_text(spark, path: str) -> str:
@@ -135,11 +478,15 @@ def _create(spark, path: str, data: bytes) -> None:
 
 
 def write_bytes(spark, path: str, data: bytes) -> None:
-    """Write a small binary file (e.g. a PNG plot) atomically (temporary name, then rename)."""
+    """Write a small binary file (e.g. a PNG plot) atomically (temporary name, then a safe
+    replace); checked as every output (`check_output`)."""
+    check_output(spark, path)
     tmp = _new_tmp(spark, path)
-    _create(spark, tmp, data)
-    delete(spark, path)
-    rename(spark, tmp, path)
+    try:
+        _create(spark, tmp, data)
+        commit_file(spark, tmp, path)
+    finally:
+        delete(spark, tmp)
 
 
 def write_text(spark, path: str, text: str) -> None:
@@ -187,6 +534,7 @@ def atomic_dir(spark, out: str, cfg, report: StageReport) -> Iterator[str]:
     Usage:  with atomic_dir(spark, out, cfg, report) as tmp: df.write.parquet(tmp)
     """
     out = out.rstrip("/")
+    check_output(spark, out)  # before any work
     tmp = _new_tmp(spark, out)
     try:
         yield tmp
@@ -194,10 +542,10 @@ def atomic_dir(spark, out: str, cfg, report: StageReport) -> Iterator[str]:
             fs, htmp = _fs(spark, tmp)
             fs.mkdirs(htmp)
         # inside the temporary directory nothing is visible yet: plain writes suffice
-        _create(spark, sidecar(tmp, CONFIG_NAME, True), config_to_yaml(cfg).encode("utf-8"))
+        _create(spark, sidecar(tmp, CONFIG_NAME, True), sidecar_yaml(cfg).encode("utf-8"))
         _create(spark, sidecar(tmp, REPORT_NAME, True), report.to_json().encode("utf-8"))
-        delete(spark, out)
-        rename(spark, tmp, out)
+        check_output(spark, out)  # again: something may have appeared there meanwhile
+        replace_path(spark, tmp, out)
     finally:
         delete(spark, tmp)
 
@@ -259,8 +607,8 @@ def write_parquet_in_tasks(spark, df, batch_function, schema: str, out: str,
 
 def finish_file(spark, path: str, cfg, report: StageReport) -> None:
     """Write the config/report sidecars of a single-file output (after the file itself)."""
-    write_text(spark, sidecar(path, CONFIG_NAME, False), config_to_yaml(cfg))
-    write_text(spark, sidecar(path, REPORT_NAME, False), report.to_json())
+    _write_sidecar(spark, sidecar(path, CONFIG_NAME, False), sidecar_yaml(cfg).encode("utf-8"))
+    _write_sidecar(spark, sidecar(path, REPORT_NAME, False), report.to_json().encode("utf-8"))
 
 
 def write_single_csv(spark, df, path: str, sep: str = "\t", header: bool = True,
@@ -287,10 +635,7 @@ def write_single_csv(spark, df, path: str, sep: str = "\t", header: bool = True,
         parts = [p for p in list_files(spark, tmp) if p.rsplit("/", 1)[-1].startswith("part-")]
         if len(parts) != 1:
             raise OSError(f"expected one part file in {tmp}, found {len(parts)}")
-        fs, hdst = _fs(spark, path)
-        if fs.exists(hdst):
-            fs.delete(hdst, True)
-        rename(spark, parts[0], path)
+        commit_file(spark, parts[0], path)
     finally:
         delete(spark, tmp)
 
@@ -319,13 +664,14 @@ def write_local(path: str, write: Callable[[str], None]) -> None:
     temporary files of a killed run are removed first)."""
     import glob as _glob
 
+    check_output(None, path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
     for stale in _glob.glob(_glob.escape(path) + ".__tmp-*"):
         os.remove(stale)
     tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
     try:
         write(tmp)
-        os.replace(tmp, path)
+        commit_file(None, tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -342,6 +688,6 @@ def write_local_bytes(path: str, data: bytes) -> None:
 def finish_local_file(path: str, cfg, report: StageReport) -> None:
     """The config/report sidecars of a local single-file output (as `finish_file`), and
     the report's summary line."""
-    write_local_bytes(sidecar(path, CONFIG_NAME, False), config_to_yaml(cfg).encode("utf-8"))
-    write_local_bytes(sidecar(path, REPORT_NAME, False), report.to_json().encode("utf-8"))
+    _write_sidecar(None, sidecar(path, CONFIG_NAME, False), sidecar_yaml(cfg).encode("utf-8"))
+    _write_sidecar(None, sidecar(path, REPORT_NAME, False), report.to_json().encode("utf-8"))
     print(report.summary())

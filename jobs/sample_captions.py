@@ -86,6 +86,8 @@ def generate_captions(n: int, seed: int = 0, lemmas_by_label: Optional[Dict[int,
 
 @dataclass
 class SampleCaptionsConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"out": "output"}
     rows: int = opt(1000, "number of captions")
     out: str = opt(None, "output file (local path; .jsonl or .parquet)", required=True)
     seed: int = opt(0, "random seed (same seed, same rows)")

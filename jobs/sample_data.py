@@ -18,11 +18,13 @@ from curation.errors import ConfigError
 from curation.laion import part_file_name
 from curation.report import StageReport
 from jobs.base import Job, main_for
-from jobs.config import config_to_yaml, opt
+from jobs.config import opt
 
 
 @dataclass
 class SampleLaionConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"lemma_map": "input", "out": "output"}
     out: str = opt(None, "output directory (local path or a pyarrow file-system URI)", required=True)
     rows: int = opt(10_000, "rows in all")
     parts: int = opt(2, "number of part files")
@@ -55,6 +57,7 @@ def run(_spark, cfg: SampleLaionConfig) -> StageReport:
 
     from curation.concepts import load_lemma_map
     from curation.sample_laion import SampleLaion, laion_schema, rows_per_part
+    from jobs.output import sidecar_yaml
 
     fs, root = pafs.FileSystem.from_uri(cfg.out) if "://" in cfg.out else (pafs.LocalFileSystem(), cfg.out)
     root = root.rstrip("/")
@@ -72,7 +75,7 @@ def run(_spark, cfg: SampleLaionConfig) -> StageReport:
                     for table in generator.chunks(part, n, cfg.row_group_rows):
                         writer.write_table(table, row_group_size=cfg.row_group_rows)
             report.kept += n
-        for name, text in (("_config.yaml", config_to_yaml(cfg)), ("_report.json", report.to_json())):
+        for name, text in (("_config.yaml", sidecar_yaml(cfg)), ("_report.json", report.to_json())):
             with fs.open_output_stream(f"{tmp}/{name}") as sink:
                 sink.write(text.encode("utf-8"))
         if fs.get_file_info(root).type != pafs.FileType.NotFound:

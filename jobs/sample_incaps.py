@@ -18,6 +18,8 @@ from jobs.config import opt
 
 @dataclass
 class SampleIncapsConfig:
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    PATHS = {"out": "output_dir"}
     out: str = opt(None, "output root (local directory)", required=True)
     classes: int = opt(20, "number of classes (a seeded sample of the 1000)")
     per_class_max: int = opt(50, "entries of the largest class (sizes fall geometrically to 1, and one class is empty)")

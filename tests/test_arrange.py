@@ -385,3 +385,64 @@ def test_study_presets_reencode():
                                            stages=["filter", "download", "arrange"]))
     stage = stage_named("arrange")
     assert stage_config(run_cfg, stage, stage.resolve_job()).reencode is True
+
+
+def test_hostile_wnids_and_indices_write_nothing_outside_the_target(spark, tmp_path):
+    """Values from the metadata and the tars never become paths unchecked: each hostile
+    row is dropped with a counted reason and only the one good image is written."""
+    from jobs import output
+
+    shards = tmp_path / "shards"
+    shards.mkdir()
+    img = generate_image("h", "jpg")
+    hostile = {"../../n01440764": 1, "/tmp/n01440764": 2, "n01440764\x00": 3, "n" + "1" * 300: 4,
+               "..": 5, "n01440764/../..": 6}
+    rows = [dict(laion_index=li, wnid=w) for w, li in hostile.items()]
+    rows += [dict(laion_index=-3, wnid=WNIDS[0]), dict(laion_index=10, wnid=WNIDS[1])]
+    with tarfile.open(shards / "00000.tar", "w") as tf:
+        for i, li in enumerate(list(hostile.values()) + [-3, "../../x", 2 ** 70, 10]):
+            sample(tf, f"{i:09d}", li, img)
+        add(tf, "x" * 300 + ".jpg", img)  # beyond the name limit
+        add(tf, "a\x01b.jpg", img)
+    pd.DataFrame(rows).to_parquet(tmp_path / "meta.parquet", index=False)
+    outside = {p for p in os.listdir(tmp_path)}
+    cfg = cfg_for(tmp_path)
+    with output.guarded(cfg):
+        report = run(spark, cfg)
+    assert tree(tmp_path / "laionet") == {f"{WNIDS[1]}/10.jpg": img}
+    assert (report.read, report.kept) == (8, 1)
+    assert report.dropped == {"invalid_wnid": 6, "bad_laion_index": 1}
+    assert report.info["sample_statuses"]["no_laion_index"] == 1
+    assert report.info["sample_statuses"]["not_in_metadata"] == 1
+    assert report.info["sample_statuses"]["unsafe_member_name"] == 2
+    assert set(os.listdir(tmp_path)) - outside == {"laionet", "laionet.config.yaml", "laionet.report.json",
+                                                   "laionet_thresh0.7_success1.parquet"}
+
+
+def test_success_metadata_never_replaces_a_users_file_or_the_input(spark, dataset, capsys):
+    """`<stem>_success<N>.parquet` is known only after the tasks: a file of that name that
+    this job did not write (the authors' published one) is refused before any rename, and
+    so is a name equal to --metadata; --overwrite replaces a foreign one."""
+    from curation.errors import InputError
+    from jobs import output
+
+    root, expected, _ = dataset
+    theirs = root / "laionet_thresh0.7_success12.parquet"
+    theirs.write_bytes(b"the authors' parquet")
+    cfg = cfg_for(root)
+    with output.guarded(cfg, name="laionet arrange"):
+        with pytest.raises(InputError, match=r"success12.parquet exists and was not written by `curate laionet arrange`"):
+            run(spark, cfg)
+    assert theirs.read_bytes() == b"the authors' parquet"
+
+    meta = root / "meta_success12.parquet"
+    os.rename(root / "meta.parquet", meta)
+    same = cfg_for(root, metadata=str(meta), target_df=str(root / "meta.parquet"))
+    with output.guarded(same):
+        with pytest.raises(InputError, match=r"is input --metadata"):
+            run(spark, same)
+    assert len(pd.read_parquet(meta)) == 20
+
+    with output.guarded(cfg, overwrite=True):
+        run(spark, cfg_for(root, metadata=str(meta)))
+    assert len(pd.read_parquet(theirs)) == 12 and tree(root / "laionet") == expected
