@@ -227,30 +227,33 @@ def test_cls_of_5m_rows_with_a_small_driver(tmp_path):
     from curation.wordmatch import cached_matcher, matcher_key
     from jobs.cls import lemmas_by_label
 
-    # captions "<lemma> <i>" that mention exactly one class, so the output has one row each
+    # 500k captions "<10 lemmas> <i>" that each mention exactly 10 classes: 5M output rows
+    # (the writer's work) for a tenth of the matching
     by_label = lemmas_by_label()
     matcher = cached_matcher(matcher_key(by_label, False))
-    candidates = [f"{lemmas[0]} 7" for _, lemmas in sorted(by_label.items())]
-    rows, _ = matcher.match_batch(candidates)
-    once = np.flatnonzero(np.bincount(rows, minlength=len(candidates)) == 1)
-    names = pa.array([candidates[i][:-2] for i in once])
-    n, n_files = 5_000_000, 4
+    names = [lemmas[0] for _, lemmas in sorted(by_label.items())]
+    groups = [" ".join(names[i:i + 10]) for i in range(0, len(names) - 9, 10)]
+    rows, _ = matcher.match_batch([f"{g} 7" for g in groups])
+    groups = pa.array([g for g, k in zip(groups, np.bincount(rows, minlength=len(groups))) if k == 10])
+    assert len(groups) > 20
+    captions, per_caption, n_files = 500_000, 10, 4
+    n = captions * per_caption
     os.makedirs(tmp_path / "corpus")
     for f in range(n_files):
-        ids = np.arange(f * n // n_files, (f + 1) * n // n_files, dtype=np.int64)
+        ids = np.arange(f * captions // n_files, (f + 1) * captions // n_files, dtype=np.int64)
         text_ids = pc.cast(pa.array(ids), pa.string())
         table = pa.table({"filepath": pc.binary_join_element_wise("img/", text_ids, ".jpg", ""),
-                          "caption": pc.binary_join_element_wise(names.take(pa.array(ids % len(names))),
+                          "caption": pc.binary_join_element_wise(groups.take(pa.array(ids % len(groups))),
                                                                  text_ids, " ")})
-        pq.write_table(table, tmp_path / "corpus" / f"part-{f}.parquet", row_group_size=250_000)
+        pq.write_table(table, tmp_path / "corpus" / f"part-{f}.parquet", row_group_size=50_000)
     out = tmp_path / "out" / "big_cls.tsv"
     proc = subprocess.run([sys.executable, "-c", _SMALL_DRIVER, "--captions", str(tmp_path / "corpus"),
-                           "--out", str(out)], capture_output=True, text=True, timeout=900,
+                           "--out", str(out)], capture_output=True, text=True, timeout=1800,
                           cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
     assert "driver_jvm_max_mib 1024" in proc.stdout
     report = json.loads((tmp_path / "out" / "big_cls.tsv.report.json").read_text())
-    assert report["kept"] == n and report["info"]["output_rows"] == n
+    assert report["kept"] == captions and report["info"]["output_rows"] == n
     with open(out, "rb") as fh:
         assert fh.readline() == b"filepath\tcaption\tlabel\n"
         lines = sum(1 for _ in fh)
