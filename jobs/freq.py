@@ -55,7 +55,7 @@ def table_columns(spark, path: str, fmt: str, what: str = "input") -> Tuple[str,
     if fmt == "parquet":
         return fmt, spark.read.parquet(path).columns
     if fmt == "tsv":
-        return fmt, _read_tsv(spark, path, what, check=False).columns
+        return fmt, _read_tsv(spark, path, what, check=False).drop(output.MALFORMED).columns
     first = spark.read.text(path).where(F.trim("value") != "").limit(1).collect()
     if not first:
         raise InputError(f"{what} {path} is empty")
