@@ -39,7 +39,6 @@ DataFrame, sort and `to_csv`). So Spark beats pandas only by using the second co
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import shutil
@@ -101,7 +100,7 @@ def run_pandas(root: str, out: str) -> str:
     os.makedirs(out, exist_ok=True)
     tsv = f"{out}/{C.caption_file_name(SPEC, len(df))}"
     df[["filepath", "label", "caption"]].astype({"label": "int64"}).to_csv(
-        tsv, sep="\t", index=False, quoting=csv.QUOTE_NONE, quotechar="\x00", lineterminator="\n")
+        tsv, sep="\t", index=False, lineterminator="\n")
     counts = df.label.value_counts().to_dict()
     with open(f"{out}/{C.caption_frequency_name(SPEC)}", "w", encoding="utf-8") as fh:
         fh.write(frequency_text(counts, concepts.classnames()))

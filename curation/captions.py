@@ -43,8 +43,6 @@ KEPT, EMPTY_CAPTION, BAD_ENTRY, UNKNOWN_WNID = "kept", "empty_caption", "bad_ent
 BAD_ROW_STATUSES = (BAD_ENTRY, UNKNOWN_WNID)
 #: a signed 64-bit order key from the unsigned `stable_key` (order preserved)
 _SIGN = 2 ** 63
-#: what a TSV writer trims around a value (Spark's CSV writer trims characters <= ' ')
-_EDGE_WHITESPACE = "".join(map(chr, range(33)))
 _COUNT_SUFFIX = re.compile(r"_\d+$")
 _STR_ONLY = {str}
 
@@ -90,23 +88,25 @@ class CaptionSpec:
 
 def join_caption(title: str, tags: Sequence[str], description: str, spec: CaptionSpec,
                  prefix: Optional[str] = None) -> str:
-    """The caption of one entry: the asked-for non-empty fields (title, space-joined tags,
-    description) separated by single spaces, newlines/tabs as spaces; with a `prefix` (the
-    filled template) in front, followed by a space.
-
-    Leading and trailing whitespace is removed: the original wrote it (`"a tench "` for a
-    template-only caption), but a TSV writer trims it, so keeping it would make the file
-    differ from the rule."""
-    parts = []
+    """The caption of one entry, exactly as the original builds it: the asked-for non-empty
+    fields (title, space-joined tags, description), a space before a field when text came
+    before it, then newlines/tabs as spaces; with a `prefix` (the filled template) in front,
+    followed by a space. Nothing is trimmed: a template-only caption is `"a tench "`, and
+    the TSV writer (`curation.tsv`) keeps its spaces."""
+    text = ""
     if spec.use_title and title:
-        parts.append(title)
+        text = title
     if spec.use_tags and tags:
-        parts.append(" ".join(tags))
+        text += (" " if text else "") + " ".join(tags)
     if spec.use_description and description:
-        parts.append(description)
-    text = clean_text(" ".join(parts))
-    caption = text if prefix is None else f"{prefix} {text}"
-    return caption.strip(_EDGE_WHITESPACE)
+        text += (" " if text else "") + description
+    text = clean_text(text)
+    return text if prefix is None else f"{prefix} {text}"
+
+
+def is_blank(caption: str) -> bool:
+    """The original's test for a caption it leaves out: nothing but spaces."""
+    return not caption.replace(" ", "")
 
 
 def entry_problem(entry: Any) -> Optional[str]:
@@ -215,7 +215,7 @@ class CaptionBuilder:
                        problem=f"wnid {wnid!r} is not one of the 1000 ImageNet classes")
         caption = join_caption(entry["title"], entry["tags"], entry["description"], self.spec,
                                self.prefix(filename, wnid, picks))
-        return Row(KEPT if caption else EMPTY_CAPTION, filename,
+        return Row(EMPTY_CAPTION if is_blank(caption) else KEPT, filename,
                    f"{self.train_dir}/{wnid}/{filename}", self.label[wnid], caption)
 
 

@@ -7,7 +7,8 @@ Aho-Corasick scan per batch of captions (`curation.wordmatch`) instead of 1000 r
 
 A caption matching k classes gives k rows, as in the original; `--single-label` keeps only
 captions that match exactly one class. Output: one TSV `filepath<TAB>caption<TAB>label`
-(header; captions with \\r \\n \\t replaced by spaces; rows ordered by label, then filepath)
+(header; captions with \\r \\n \\t replaced by spaces, nothing trimmed; rows ordered by label,
+then filepath; the bytes of pandas' `to_csv(sep='\\t', index=False)`, see `curation/tsv.py`)
 and the class-frequency file of its rows (the original wrote per-row labels there) with its
 long-tail plot.
 """

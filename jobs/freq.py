@@ -55,7 +55,7 @@ def table_columns(spark, path: str, fmt: str, what: str = "input") -> Tuple[str,
     if fmt == "parquet":
         return fmt, spark.read.parquet(path).columns
     if fmt == "tsv":
-        return fmt, _read_tsv(spark, path).columns
+        return fmt, _read_tsv(spark, path, what, check=False).drop(output.MALFORMED).columns
     first = spark.read.text(path).where(F.trim("value") != "").limit(1).collect()
     if not first:
         raise InputError(f"{what} {path} is empty")
@@ -68,13 +68,15 @@ def table_columns(spark, path: str, fmt: str, what: str = "input") -> Tuple[str,
     return fmt, list(record)
 
 
-def _read_tsv(spark, path: str):
-    # our TSVs are unquoted (tabs/newlines in text were replaced by spaces)
-    return spark.read.options(sep="\t", header=True, quote="\u0000", escape="\u0000").csv(path)
+def _read_tsv(spark, path: str, what: str = "input", check: bool = True):
+    """A TSV as pandas reads it (`output.read_tsv`: quotes parsed, values as written)."""
+    from jobs import output
+
+    return output.read_tsv(spark, path, what, check=check)
 
 
 def read_table(spark, path: str, fmt: str, columns: Sequence[str], what: str = "input"):
-    """A DataFrame of `columns` from a jsonl, TSV (header, unquoted) or parquet input.
+    """A DataFrame of `columns` from a jsonl, TSV (header, read as pandas reads it) or parquet input.
 
     Fails with one line naming the file and the missing column before any work is done.
     jsonl is read with an explicit all-string schema, so no inference pass runs over it.
@@ -89,7 +91,11 @@ def read_table(spark, path: str, fmt: str, columns: Sequence[str], what: str = "
     if fmt == "parquet":
         df = spark.read.parquet(path)
     elif fmt == "tsv":
-        df = _read_tsv(spark, path)
+        df = _read_tsv(spark, path, what)
+        # a TSV is read in one task per file (a quoted newline may sit anywhere): spread the
+        # rows before per-row work (hash partitioning: no sort, the same split every time)
+        if df.rdd.getNumPartitions() < spark.sparkContext.defaultParallelism:
+            df = df.repartition(spark.sparkContext.defaultParallelism, *[df[c] for c in columns])
     else:
         df = spark.read.schema(StructType([StructField(c, StringType()) for c in columns])).json(path)
     return df.select(*columns)
@@ -210,8 +216,8 @@ def wnid_label(wnid):
 
 def _labels_column(by: str, column: str):
     """Each row's class labels as an array column, from a `label`, `wnid` or `wnids`
-    column; a value that is no class (text, out of range, unknown wnid) becomes a null
-    element."""
+    column; no value (null, or an empty field) gives no label, a value that is no class
+    (text, out of range, unknown wnid) a null element."""
     from pyspark.sql import functions as F
 
     from curation.concepts import classnames
@@ -224,7 +230,9 @@ def _labels_column(by: str, column: str):
     else:
         label = col.cast("int")
         labels = F.array(F.when((label >= 0) & (label < len(classnames())), label))
-    return F.when(col.isNull(), F.array().cast("array<int>")).otherwise(labels)
+    # no value: null, or an empty TSV field (read as "", as pandas reads it)
+    missing = col.isNull() if by == "wnids" else col.isNull() | (col.cast("string") == "")
+    return F.when(missing, F.array().cast("array<int>")).otherwise(labels)
 
 
 def run_freq(spark, cfg: FreqConfig):

@@ -218,6 +218,7 @@ def _kept_rows(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_r
     import pyarrow as pa
 
     from curation.captions import CaptionBuilder, RangeTally, kept_rows
+    from curation.tsv import LineFormatter
 
     classes, templates = _classes_and_templates(spec)
     schema = pa.schema([("bucket", pa.int32()), ("chunk", pa.int32()), ("idx", pa.int64()),
@@ -225,7 +226,7 @@ def _kept_rows(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_r
     offset = 1 << 63  # order keys are signed
     n_entries = 0 if draws is None else len(draws.value.rank)
 
-    def to_batch(chunk: int, rows: list):
+    def to_batch(chunk: int, rows: list, line):
         n = len(rows)
         idx, filepath, label, caption, key = zip(*rows)
         if shuffle and draws is not None:
@@ -236,7 +237,7 @@ def _kept_rows(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_r
             key = pa.array(key, pa.int64())
         else:
             bucket, key = pa.array([chunk] * n, pa.int32()), pa.nulls(n, pa.int64())
-        lines = [f"{p}\t{lab}\t{c}" for p, lab, c in zip(filepath, label, caption)]
+        lines = [line((p, lab, c)) for p, lab, c in zip(filepath, label, caption)]
         return pa.RecordBatch.from_arrays(
             [bucket, pa.array([chunk] * n, pa.int32()), pa.array(idx, pa.int64()),
              pa.array(lines, pa.string()), key], schema=schema)
@@ -244,6 +245,7 @@ def _kept_rows(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_r
     def parse(batches):
         import mmap
 
+        line = LineFormatter()  # pandas' quoting (`curation.tsv`)
         builder = CaptionBuilder(spec, imagenet_root, classes, templates)
         picks = None if draws is None else draws.value
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -255,10 +257,10 @@ def _kept_rows(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_r
                     for row in kept_rows(data, start, end, builder, shuffle, tally, picks, base):
                         rows.append(row)
                         if len(rows) == _BATCH_ROWS:
-                            yield to_batch(chunk, rows)
+                            yield to_batch(chunk, rows, line)
                             rows = []
                     if rows:
-                        yield to_batch(chunk, rows)
+                        yield to_batch(chunk, rows, line)
                     tallies.add({chunk: tally})
 
     # one range number per partition, hence per task
@@ -314,6 +316,8 @@ def _write_tsv(spark, rows, path: str, shuffle: bool, n_buckets: int) -> None:
     in a partition other than its bucket's fails the job (a wrong order would be silent)."""
     from pyspark.sql import functions as F
 
+    from curation.tsv import header_text
+
     tmp = f"{path}.parts"
     try:
         if shuffle:
@@ -324,29 +328,10 @@ def _write_tsv(spark, rows, path: str, shuffle: bool, n_buckets: int) -> None:
         if shuffle:
             rows = rows.sortWithinPartitions("shuffle_key", "chunk", "idx")
         rows.select("line").write.option("lineSep", "\n").mode("overwrite").text(tmp)
-        parts = [p for p in output.list_files(spark, tmp) if p.rsplit("/", 1)[-1].startswith("part-")]
-        parts.sort(key=lambda p: int(p.rsplit("/", 1)[-1].split("-")[1]))
-        _concat(spark, b"filepath\tlabel\tcaption\n", parts, path)
+        output.concat_files(spark, header_text(["filepath", "label", "caption"]).encode("utf-8"),
+                            output.part_files(spark, tmp), path)
     finally:
         output.delete(spark, tmp)
-
-
-def _concat(spark, head: bytes, parts: List[str], path: str) -> None:
-    """`head` followed by the files `parts`, as one file `path`; the bytes are copied by
-    the JVM (Hadoop streams), not through Python."""
-    jvm = spark.sparkContext._jvm
-    fs, hpath = output._fs(spark, path)
-    out = fs.create(hpath, True)
-    try:
-        out.write(bytearray(head))
-        for part in parts:
-            stream = fs.open(jvm.org.apache.hadoop.fs.Path(part))
-            try:
-                jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, out, 1 << 20, False)
-            finally:
-                stream.close()
-    finally:
-        out.close()
 
 
 def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
@@ -427,12 +412,11 @@ def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
 
 # ---------------------------------------------------------------- subsets and trim-tail
 def _read_tsv(spark, path: str):
-    """(rows with a `_pos` column in file order, count) of a 1000-class TSV of `captions`."""
+    """(rows with a `_pos` column in file order, count) of a 1000-class TSV of `captions`,
+    read as pandas reads it (`output.read_tsv`: quotes parsed, values as written)."""
     from pyspark.sql import functions as F
 
-    output.require_input(spark, path, "input TSV")
-    df = (spark.read.option("sep", "\t").option("header", "true").option("quote", "\u0000")
-          .option("escape", "\u0000").option("mode", "PERMISSIVE").csv(path))
+    df = output.read_tsv(spark, path, "input TSV")
     missing = [c for c in ("filepath", "label", "caption") if c not in df.columns]
     if missing:
         raise InputError(f"{path}: missing column(s) {', '.join(missing)} (expected the header "
@@ -442,13 +426,12 @@ def _read_tsv(spark, path: str):
                          "take a 1000-class TSV written by `curate incaps captions`")
     df = df.select("filepath", F.col("label").alias("label_text"), "caption")
     df = df.withColumn("label", F.expr("try_cast(label_text AS INT)"))
-    bad = (df.where(F.col("label").isNull() | ~F.col("label").between(0, 999)
-                    | F.col("filepath").isNull() | F.col("caption").isNull())
+    bad = (df.where(F.col("label").isNull() | ~F.col("label").between(0, 999))
            .select("filepath", "label_text", "caption").limit(1).collect())
     if bad:
         r = bad[0]
         raise InputError(f"{path}: row with filepath {r.filepath!r}: label {r.label_text!r} is not a "
-                         "class label 0..999, or a field is missing")
+                         "class label 0..999")
     df = df.drop("label_text").withColumn("_pos", F.monotonically_increasing_id())
     return df, df.count()
 

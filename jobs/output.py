@@ -611,33 +611,132 @@ def finish_file(spark, path: str, cfg, report: StageReport) -> None:
     _write_sidecar(spark, sidecar(path, REPORT_NAME, False), report.to_json().encode("utf-8"))
 
 
+#: a TSV read as `pd.read_csv(path, sep="\t", keep_default_na=False)` reads it: a header,
+#: `"` quotes (doubled inside) that may hold tabs and newlines, a backslash is no escape;
+#: one task per file (`multiLine`), as a quoted newline may sit anywhere
+TSV_READ_OPTIONS = {"sep": "\t", "header": "true", "quote": '"', "escape": '"', "multiLine": "true",
+                    "mode": "PERMISSIVE"}
+#: the column of `read_tsv` that holds a row whose field count differs from the header's
+MALFORMED = "_malformed_row"
+
+
+def read_tsv(spark, path: str, what: str = "input TSV", check: bool = True):
+    """A TSV file, folder or glob as a DataFrame of string columns (named by the header),
+    read as pandas reads it: quotes parsed, every value as written (spaces kept), an empty
+    field is "" (pandas with `keep_default_na=False`), never null.
+
+    With `check`, a row with more or fewer fields than the header (what pandas refuses or
+    pads with NaN) fails with one line naming the file and the row, before any other work;
+    without it such rows keep the column `MALFORMED` (non-null), for the caller to count.
+    """
+    from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
+
+    require_input(spark, path, what)
+    options = TSV_READ_OPTIONS
+    columns = spark.read.options(**options).csv(path).columns
+    if MALFORMED in columns:
+        raise InputError(f"{what} {path}: a column may not be named {MALFORMED!r}")
+    schema = StructType([StructField(c, StringType()) for c in columns] + [StructField(MALFORMED, StringType())])
+    df = spark.read.options(**options, columnNameOfCorruptRecord=MALFORMED).schema(schema).csv(path)
+    df = df.select(*[F.coalesce(F.col(f"`{c}`"), F.lit("")).alias(c) for c in columns], MALFORMED)
+    if check:
+        bad = (df.where(F.col(MALFORMED).isNotNull())
+               .select(F.input_file_name().alias("file"), MALFORMED, *[F.col(f"`{c}`") for c in columns])
+               .limit(1).collect())
+        if bad:
+            record = bad[0][MALFORMED]
+            raise InputError(f"{what} {bad[0]['file'] or path}: the row {record[:200]!r} does not have the "
+                             f"{len(columns)} tab-separated fields of the header ({', '.join(columns)})")
+        df = df.drop(MALFORMED)
+    return df
+
+
 def write_single_csv(spark, df, path: str, sep: str = "\t", header: bool = True,
                      order_by: Optional[List[str]] = None,
                      order_only: Optional[List[str]] = None) -> None:
-    """Write a DataFrame as ONE delimited text file at `path`, atomically.
+    """Write a DataFrame as ONE delimited text file at `path`, atomically: the bytes of
+    pandas' `DataFrame.to_csv(path, sep=sep, index=False, header=header)` of its rows
+    (`curation.tsv`: quoted where pandas quotes, values as they are, spaces included).
 
-    Rows are sorted by `order_by` (within the single partition) so that output bytes do
-    not depend on the input partitioning; columns named in `order_only` (e.g. a seeded
-    shuffle key) are used for that order and then left out of the file. Quoting is off:
-    callers must have removed the separator and newlines from string values (the recipes
-    replace \\t\\r\\n by spaces).
+    Rows are sorted by `order_by` (a global sort: partition i holds rows before those of
+    partition i+1) so that output bytes do not depend on the input partitioning; columns
+    named in `order_only` (e.g. a seeded shuffle key) are used for that order and then
+    left out of the file. No task and no driver holds all rows: the Python workers format
+    each Arrow batch with pandas' own `to_csv` (`text_batches`), Spark writes one part
+    file per partition, and `concat_files` joins header and parts in partition order.
     """
+    from curation.tsv import header_text
+
     tmp = _new_tmp(spark, path)
+    parts_dir = tmp + ".parts"
     try:
-        one = df.repartition(1)
-        if order_by:
-            one = one.sortWithinPartitions(*order_by)
+        rows = df.orderBy(*order_by) if order_by else df
         if order_only:
-            one = one.drop(*order_only)
-        (one.write.option("sep", sep).option("header", str(header).lower())
-            .option("quote", "\u0000").option("escape", "\u0000").option("emptyValue", "")
-            .option("lineSep", "\n").mode("overwrite").csv(tmp))
-        parts = [p for p in list_files(spark, tmp) if p.rsplit("/", 1)[-1].startswith("part-")]
-        if len(parts) != 1:
-            raise OSError(f"expected one part file in {tmp}, found {len(parts)}")
-        commit_file(spark, parts[0], path)
+            rows = rows.drop(*order_only)
+        head = header_text(rows.columns, sep) if header else ""
+        write_text_parts(rows, parts_dir, sep)
+        concat_files(spark, head.encode("utf-8"), part_files(spark, parts_dir), tmp)
+        commit_file(spark, tmp, path)
     finally:
+        delete(spark, parts_dir)
         delete(spark, tmp)
+
+
+def text_batches(sep: str = "\t"):
+    """A `mapInArrow` function: each Arrow batch as one string row, its rows formatted by
+    pandas' `to_csv` without the last line end (Spark's text writer adds it back).
+
+    Integer columns become pandas' nullable integers, so a null is an empty field and the
+    other values stay integers (`1`, not `1.0`); strings, floats and booleans convert as
+    `toPandas` converts them."""
+    def run(batches):
+        import pandas as pd
+        import pyarrow as pa
+
+        from curation.tsv import LINE_END, frame_text
+
+        ints = {pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+                pa.int64(): pd.Int64Dtype()}
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            text = frame_text(batch.to_pandas(types_mapper=ints.get), sep=sep)
+            yield pa.RecordBatch.from_arrays([pa.array([text[:-len(LINE_END)]], pa.string())], names=["text"])
+
+    return run
+
+
+def write_text_parts(rows, out: str, sep: str = "\t") -> None:
+    """`rows` formatted as TSV lines (no header) into the directory `out`: one part file per
+    partition, in the partition's row order (`part_files` lists them in partition order)."""
+    (rows.mapInArrow(text_batches(sep), "text string")
+     .write.option("lineSep", "\n").mode("overwrite").text(out))
+
+
+def part_files(spark, directory: str) -> List[str]:
+    """The `part-<partition>-...` files of a Spark output directory, in partition order."""
+    parts = [p for p in list_files(spark, directory) if p.rsplit("/", 1)[-1].startswith("part-")]
+    return sorted(parts, key=lambda p: int(p.rsplit("/", 1)[-1].split("-")[1].split(".")[0]))
+
+
+def concat_files(spark, head: bytes, parts: List[str], path: str) -> None:
+    """`head` followed by the files `parts`, as one new file `path`; the bytes are streamed
+    (1 MiB at a time) by the driver's JVM through Hadoop, never held whole."""
+    jvm = _jvm(spark)
+    fs, hpath = _fs(spark, path)
+    out = fs.create(hpath, True)
+    try:
+        out.write(bytearray(head))
+        for part in parts:
+            pfs, hpart = _fs(spark, part)
+            stream = pfs.open(hpart)
+            try:
+                jvm.org.apache.hadoop.io.IOUtils.copyBytes(stream, out, 1 << 20, False)
+            finally:
+                stream.close()
+    finally:
+        out.close()
 
 
 def local_path(path: str) -> Optional[str]:

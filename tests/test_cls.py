@@ -19,6 +19,8 @@ EDGE_CAPTIONS = [
     ("edge/6.jpg", "   "),
     ("edge\t7.jpg", "a goldfish"),                           # a path that would break the TSV
     (None, "a goldfish"),
+    ("edge/8.jpg", '"Goldfish" in a bowl, said "Tom" '),     # quotes and a trailing space: kept
+    ("edge/9.jpg", "  a tench's \\ tail"),                   # leading spaces, ', \\
 ]
 
 
@@ -57,7 +59,8 @@ def _cfg(**kw):
 
 
 def _read_tsv(path):
-    return pd.read_csv(path, sep="\t", quoting=3, keep_default_na=False, dtype={"label": int})
+    """As open_clip's loader reads it (quotes parsed), without turning 'NA' into NaN."""
+    return pd.read_csv(path, sep="\t", keep_default_na=False, dtype={"label": int})
 
 
 def test_cls_matches_the_original_approach_and_counts_per_class(spark, tmp_path):
@@ -80,6 +83,14 @@ def test_cls_matches_the_original_approach_and_counts_per_class(spark, tmp_path)
     assert sorted(edge[edge.filepath == "edge/0.jpg"].label) == [0, 1]      # multi-label: 2 rows
     assert "edge/1.jpg" not in set(edge.filepath) and "edge/4.jpg" not in set(edge.filepath)
     assert edge[edge.filepath == "edge/2.jpg"].caption.item() == "tabs and  newlines around a goldfish"
+    assert edge[edge.filepath == "edge/8.jpg"].caption.item() == '"Goldfish" in a bowl, said "Tom" '
+    # the file is pandas' to_csv of the rows, byte for byte (what the original wrote)
+    written = (tmp_path / "o" / "yfcc_cls.tsv").read_bytes()
+    assert written == expected.to_csv(sep="\t", index=False).encode("utf-8")
+    # the same corpus as a TSV written by pandas (quoted fields) is read as pandas reads it
+    corpus.to_csv(tmp_path / "yfcc.tsv", sep="\t", index=False)
+    run_cls(spark, _cfg(captions=str(tmp_path / "yfcc.tsv"), out=str(tmp_path / "t" / "yfcc_cls.tsv")))
+    assert (tmp_path / "t" / "yfcc_cls.tsv").read_bytes() == written
     # the frequency file counts rows per class (the original wrote per-row labels)
     freq = read_frequency_file(str(tmp_path / "o" / "class_frequency_yfcc_cls_imagenet_ori.txt"), 1000)
     assert [name for name, _ in freq] == classnames()
@@ -112,8 +123,12 @@ def test_bad_inputs_fail_before_any_work(spark, tmp_path):
     from jobs.cls import run_cls
 
     (tmp_path / "c.tsv").write_text("filepath\ttext\na.jpg\ta goldfish\n")
-    with pytest.raises(InputError, match=r"c\.tsv \(tsv\) has no column 'caption'; its columns: filepath, text"):
+    with pytest.raises(InputError, match=r"c\.tsv \(tsv\) has no column 'caption'; its columns: filepath, text$"):
         run_cls(spark, _cfg(captions=str(tmp_path / "c.tsv"), out=str(tmp_path / "o.tsv")))
+    (tmp_path / "m.tsv").write_text("filepath\tcaption\na.jpg\ta goldfish\nb.jpg\ta\ttench\n")
+    with pytest.raises(InputError, match=r"m\.tsv: the row 'b\.jpg\\ta\\ttench' does not have the 2 "
+                                         r"tab-separated fields of the header \(filepath, caption\)"):
+        run_cls(spark, _cfg(captions=str(tmp_path / "m.tsv"), out=str(tmp_path / "o.tsv")))
     (tmp_path / "c.jsonl").write_text('{"path": "a.jpg", "caption": "x"}\n')
     with pytest.raises(InputError, match="no column 'filepath'"):
         run_cls(spark, _cfg(captions=str(tmp_path / "c.jsonl"), out=str(tmp_path / "o.tsv")))
@@ -173,3 +188,73 @@ def test_separate_executor_processes_give_the_same_bytes(spark, tmp_path, curate
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in ("x.tsv", "class_frequency_x_imagenet_ori.txt"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+#: the driver of `test_cls_of_5m_rows_with_a_small_driver`: a 1 GiB driver JVM, then this
+#: Python process limited to 2 GiB of address space (set after the JVM started, which it
+#: would otherwise inherit), then `curate cls` in the same process
+_SMALL_DRIVER = """
+import resource, sys
+from jobs.session import create_session
+spark = create_session("local-cluster[2,1,1024]", conf={"spark.driver.memory": "1g",
+                                                      "spark.sql.shuffle.partitions": "8"})
+print("driver_jvm_max_mib", spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory() >> 20)
+limit = 2 << 30
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+from jobs.base import execute
+from jobs.cls import JOB
+code = execute(JOB, sys.argv[1:])
+print("driver_python_max_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)
+spark.stop()
+sys.exit(code)
+"""
+
+
+@pytest.mark.cluster
+@pytest.mark.slow
+def test_cls_of_5m_rows_with_a_small_driver(tmp_path):
+    """A 5M-row Cls TSV is written with a 1 GiB driver JVM and a 2 GiB driver Python: no
+    step holds the rows on the driver (docs/CONTRIBUTING.md, "What the driver holds")."""
+    import os
+    import subprocess
+    import sys
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from curation.wordmatch import cached_matcher, matcher_key
+    from jobs.cls import lemmas_by_label
+
+    # 500k captions "<10 lemmas> <i>" that each mention exactly 10 classes: 5M output rows
+    # (the writer's work) for a tenth of the matching
+    by_label = lemmas_by_label()
+    matcher = cached_matcher(matcher_key(by_label, False))
+    names = [lemmas[0] for _, lemmas in sorted(by_label.items())]
+    groups = [" ".join(names[i:i + 10]) for i in range(0, len(names) - 9, 10)]
+    rows, _ = matcher.match_batch([f"{g} 7" for g in groups])
+    groups = pa.array([g for g, k in zip(groups, np.bincount(rows, minlength=len(groups))) if k == 10])
+    assert len(groups) > 20
+    captions, per_caption, n_files = 500_000, 10, 4
+    n = captions * per_caption
+    os.makedirs(tmp_path / "corpus")
+    for f in range(n_files):
+        ids = np.arange(f * captions // n_files, (f + 1) * captions // n_files, dtype=np.int64)
+        text_ids = pc.cast(pa.array(ids), pa.string())
+        table = pa.table({"filepath": pc.binary_join_element_wise("img/", text_ids, ".jpg", ""),
+                          "caption": pc.binary_join_element_wise(groups.take(pa.array(ids % len(groups))),
+                                                                 text_ids, " ")})
+        pq.write_table(table, tmp_path / "corpus" / f"part-{f}.parquet", row_group_size=50_000)
+    out = tmp_path / "out" / "big_cls.tsv"
+    proc = subprocess.run([sys.executable, "-c", _SMALL_DRIVER, "--captions", str(tmp_path / "corpus"),
+                           "--out", str(out)], capture_output=True, text=True, timeout=1800,
+                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert "driver_jvm_max_mib 1024" in proc.stdout
+    report = json.loads((tmp_path / "out" / "big_cls.tsv.report.json").read_text())
+    assert report["kept"] == captions and report["info"]["output_rows"] == n
+    with open(out, "rb") as fh:
+        assert fh.readline() == b"filepath\tcaption\tlabel\n"
+        lines = sum(1 for _ in fh)
+    assert lines == n

@@ -56,8 +56,21 @@ def test_template_modes_prefix_the_class_name(classes):
               "photo": "a photo of a goldfish a title"}
     for mode, caption in expect.items():
         assert build(classes, use_title=True, append_cname=True, mode=mode).row(e).caption == caption
-    # template only: the name alone, with no trailing space
-    assert build(classes, append_cname=True, mode="a+cname").row(e).caption == "a goldfish"
+    # template only: the filled template and the space the original puts before the (empty) text
+    assert build(classes, append_cname=True, mode="a+cname").row(e).caption == "a goldfish "
+    assert build(classes, use_title=True, append_cname=True).row(entry(wnid=GOLDFISH, title="")).caption \
+        == "goldfish "
+
+
+def test_spaces_are_kept_as_the_original_builds_them():
+    full = C.CaptionSpec(True, True, True)
+    assert C.join_caption(" T ", [], "", C.CaptionSpec(use_title=True)) == " T "
+    assert C.join_caption(" T ", [" a", "b "], " D ", full) == " T   a b   D "
+    # a space goes before a field only when text came before it: tags [""] add nothing
+    assert C.join_caption("", [""], "D", full) == "D"
+    assert C.join_caption("T", [""], "D", full) == "T  D"
+    assert C.join_caption("\n", [], "D", full) == "  D"
+    assert C.join_caption(" ", [], "", full, prefix="a tench") == "a tench  "
 
 
 def test_openai80_and_synset_choices_are_seeded_per_file(classes, templates):
@@ -65,7 +78,7 @@ def test_openai80_and_synset_choices_are_seeded_per_file(classes, templates):
     b = build(classes, templates, append_cname=True, use_synset=True, mode="openai80", seed=0)
     files = [f"n02110185_{i}.JPEG" for i in range(200)]
     caps = [b.row(entry(f, "n02110185", "", [], "")).caption for f in files]
-    filled = {t.format(lemma) for t in templates for lemma in lemmas}
+    filled = {t.format(lemma) + " " for t in templates for lemma in lemmas}  # template + " " + no text
     assert set(caps) <= filled
     assert len(set(caps)) > 50  # many templates and both lemmas are used
     assert {lemma for lemma in lemmas if any(lemma in c for c in caps)} == lemmas
@@ -79,6 +92,9 @@ def test_empty_caption_is_a_drop_reason(classes):
     b = build(classes, use_title=True)
     assert b.row(entry(title="")).status == C.EMPTY_CAPTION
     assert b.row(entry(title=" \n\t ")).status == C.EMPTY_CAPTION
+    # the original leaves out captions of spaces only; other blanks are text to it
+    assert b.row(entry(title="\x0b")).status == C.KEPT and b.row(entry(title="\x0b")).caption == "\x0b"
+    assert b.row(entry(title=" x ")).caption == " x "
     assert build(classes, use_title=True, append_cname=True).row(entry(title="")).status == C.KEPT
 
 

@@ -61,7 +61,7 @@ def test_match_freq_job(spark, tmp_path):
             for w, n in ((A, 3), (B, 4), (C, 2)) for i in range(n)]
     (tmp_path / "caps.json").write_text(json.dumps(caps + caps[:1]))
     laionet = pd.DataFrame({"laion_index": np.arange(6, dtype=np.int64), "wnid": [A] * 5 + ["n02112837"],
-                            "TEXT": ["a\tb", "c\nd", "e", "f", "g", "husky"], "similarity": 0.5})
+                            "TEXT": ["a\tb", "c\nd", ' say "e" ', '"f', "g", "husky"], "similarity": 0.5})
     t2t = pd.DataFrame({"laion_index": np.int64([100, 101, 102, 5]), "wnid": [B, B, B, A],
                         "TEXT": ["x", "y", "z", "dup"], "similarity": 0.3})
     laionet.to_parquet(tmp_path / "laionet.parquet")
@@ -71,7 +71,7 @@ def test_match_freq_job(spark, tmp_path):
                          "--captions-df", str(tmp_path / "caps.json"), "--out-dir", str(out),
                          "--laionet-root", "/d/laionet", "--t2t-root", "/d/t2t"]) == 0
     # targets A 3, B 4, C 2: A from LAIONet (3 of 5), B from t2t (3 of 3), C short
-    tsv = pd.read_csv(out / "laionet_match_incaps_6.tsv", sep="\t", quoting=3, keep_default_na=False)
+    tsv = pd.read_csv(out / "laionet_match_incaps_6.tsv", sep="\t", keep_default_na=False)
     assert list(tsv.columns) == ["filepath", "label", "caption"]
     assert len(tsv) == 6
     labels = wnid_to_label()
@@ -80,6 +80,10 @@ def test_match_freq_job(spark, tmp_path):
     assert set(tsv["filepath"][tsv["label"] == labels[B]]) == {f"/d/t2t/{B}/{i}.jpg" for i in (100, 101, 102)}
     assert not tsv["caption"].str.contains("[\t\n\r]").any()
     twin = pd.read_parquet(out / "laionet_match_incaps_6.parquet")
+    # quotes and spaces come back as written; the file is pandas' to_csv of the rows
+    rows = twin.sort_values(["laion_index", "from"])[["filepath", "label", "caption"]]
+    assert tsv["caption"].tolist() == rows["caption"].tolist()
+    assert (out / "laionet_match_incaps_6.tsv").read_bytes() == rows.to_csv(sep="\t", index=False).encode()
     assert twin.groupby("from").size().to_dict() == {"laionet": 3, "laionet-t2t": 3}
 
     freq = (out / "class_frequency_laionet_match_incaps_ori.txt").read_text().splitlines()
