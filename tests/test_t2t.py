@@ -407,7 +407,7 @@ def test_whole_recipe_on_sample_data(spark, tmp_path):
         "df": laionet, "t2t_df": t2t, "captions_df": str(caps), "out_dir": str(tmp_path / "out"),
         "laionet_root": str(tmp_path / "laionet"), "t2t_root": str(tmp_path / "laionet-t2t")}))
     n = report.kept
-    tsv = pd.read_csv(tmp_path / "out" / f"laionet_match_incaps_{n}.tsv", sep="\t", quoting=3, keep_default_na=False)
+    tsv = pd.read_csv(tmp_path / "out" / f"laionet_match_incaps_{n}.tsv", sep="\t", keep_default_na=False)
     assert len(tsv) == n > 0 and all(os.path.isfile(p) for p in tsv["filepath"])
     assert report.info["from_t2t"] > 0 and report.info["from_laionet"] > 0
     assert report.info["achieved_total"] + report.info["shortfall_total"] == report.info["target_total"]
