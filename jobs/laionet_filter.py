@@ -64,8 +64,15 @@ def with_drop_reason(df, sim_col: str, cfg: FilterConfig):
     """Add `_drop`: why a row is not LAIONet (`nsfw`, `no_similarity`, `below_threshold`)."""
     from pyspark.sql import functions as F
 
+    from pyspark.sql.types import FloatType
+
     sim = F.col(sim_col)
-    passes = sim >= cfg.threshold if cfg.inclusive else sim > cfg.threshold
+    # a float32 score is compared with the threshold in float32, as the original's pandas
+    # (numpy) compares a float32 column with a Python float; Spark would widen to double
+    threshold = F.lit(cfg.threshold)
+    if isinstance(df.schema[sim_col].dataType, FloatType):
+        threshold = threshold.cast("float")
+    passes = sim >= threshold if cfg.inclusive else sim > threshold
     rules = [(F.col("NSFW").isNull() | (F.col("NSFW") != SAFE_NSFW), "nsfw")] if cfg.remove_nsfw else []
     rules += [(sim.isNull() | F.isnan(sim), "no_similarity"), (~passes, "below_threshold")]
     reason = None

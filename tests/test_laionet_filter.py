@@ -107,3 +107,22 @@ def test_filter_bad_input(spark, tmp_path, similarity_dir):
         run_filter(spark, similarity_dir, str(tmp_path / "o"), threshold=7)
     with pytest.raises(InputError, match="not found"):
         run_filter(spark, str(tmp_path / "missing"), str(tmp_path / "o"))
+
+
+@pytest.mark.parametrize("threshold, inclusive", [(0.7, True), (0.7, False), (0.1, False), (0.1, True)])
+def test_float32_scores_compare_as_pandas_compares_them(spark, tmp_path, threshold, inclusive):
+    # scores stored as float32 (as the similarity job writes them) at and around float32(threshold):
+    # the original thresholds a float32 pandas column with a Python float, in float32
+    rows = similarity_rows().iloc[[0] * 5].reset_index(drop=True)
+    at = np.float32(threshold)
+    rows["laion_index"] = np.arange(5, dtype=np.int64)
+    rows[SIM] = np.array([np.nextafter(at, np.float32(0)), at, np.nextafter(at, np.float32(1)),
+                          np.float32(threshold - 1e-3), np.float32(threshold + 1e-3)], dtype=np.float32)
+    path = str(tmp_path / "similarity")
+    spark.createDataFrame(rows).write.parquet(path)
+    assert pd.read_parquet(path)[SIM].dtype == np.float32
+    series = pd.read_parquet(path)[SIM]
+    expected = rows["laion_index"][(series >= threshold) if inclusive else (series > threshold)].tolist()
+    _, report = run_filter(spark, path, str(tmp_path / "out"), threshold=threshold, inclusive=inclusive)
+    assert sorted(pd.read_parquet(str(tmp_path / "out"))["laion_index"]) == sorted(expected)
+    assert report.kept == len(expected)
