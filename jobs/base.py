@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 from curation.errors import CurationError
+from curation.report import start_stage_clock
 
 
 @dataclass(frozen=True)
@@ -36,12 +37,19 @@ def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
             sys.stdout.write(config_to_yaml(cfg))
             return 0
         t0 = time.time()
+        start_stage_clock()
+        from jobs.progress import set_quiet
+
+        set_quiet(run.quiet)
         if job.needs_spark:
             from jobs.session import spark_session
 
+            from jobs.progress import progress
+
             with spark_session(run.master, app_name=f"curate {job.name}", debug=run.debug) as spark:
                 check_master_reachable(spark)
-                job.run(spark, cfg)
+                with progress(spark, job.name):
+                    job.run(spark, cfg)
         else:
             job.run(None, cfg)
         print(f"[{job.name}] done in {time.time() - t0:.1f}s")

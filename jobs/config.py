@@ -45,6 +45,8 @@ class RunOptions:
     dry_run: bool = False
     debug: bool = False
     config_path: Optional[str] = None
+    #: no live progress line (it is also off when stderr is not a terminal)
+    quiet: bool = False
 
 
 def _flag(f: dataclasses.Field) -> str:
@@ -179,6 +181,8 @@ def make_parser(cls, prog: str, description: str = "") -> argparse.ArgumentParse
     parser.add_argument("--master", dest="_master", help="Spark master when no session is active (default local[*])")
     parser.add_argument("--dry-run", dest="_dry_run", action="store_true", help="print the resolved config and exit")
     parser.add_argument("--debug", dest="_debug", action="store_true", help="show tracebacks and Spark's INFO logs")
+    parser.add_argument("--quiet", dest="_quiet", action="store_true",
+                        help="no live progress line on the terminal")
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
         if not f.metadata.get("cli", True):
@@ -191,7 +195,9 @@ def make_parser(cls, prog: str, description: str = "") -> argparse.ArgumentParse
         default = None if f.default is MISSING else f.default
         if default not in (None, MISSING) and default != "":
             help_text += f" [default: {default}]"
-        if inner is bool:
+        if not _flag(f).startswith("-"):  # a positional argument (opt(..., flag="name"))
+            parser.add_argument(_flag(f), metavar=f.name.upper(), nargs="?", help=help_text)
+        elif inner is bool:
             parser.add_argument(_flag(f), dest=f.name, action=argparse.BooleanOptionalAction, help=help_text)
         else:
             parser.add_argument(_flag(f), dest=f.name, metavar=f.name.upper(), help=help_text)
@@ -203,7 +209,8 @@ def parse_job_args(cls, argv: Sequence[str], prog: str = "curate", description: 
     parser = make_parser(cls, prog, description)
     ns = vars(parser.parse_args(list(argv)))
     run = RunOptions(master=ns.pop("_master", None), dry_run=ns.pop("_dry_run", False),
-                     debug=ns.pop("_debug", False), config_path=ns.pop("_config_path", None))
+                     debug=ns.pop("_debug", False), config_path=ns.pop("_config_path", None),
+                     quiet=ns.pop("_quiet", False))
     values: Dict[str, Any] = {}
     source = "command line"
     if run.config_path:

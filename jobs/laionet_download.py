@@ -176,8 +176,11 @@ def run(spark, cfg: DownloadConfig) -> StageReport:
         delete(spark, cfg.out)
     # img2dataset installs a SIGINT handler that exits the process; keep ours afterwards
     previous = signal.getsignal(signal.SIGINT)
+    from jobs.progress import paused
+
     try:
-        download(**img2dataset_kwargs(cfg))
+        with paused():  # img2dataset prints its own progress lines
+            download(**img2dataset_kwargs(cfg))
     finally:
         signal.signal(signal.SIGINT, previous)
     report = stats_report(read_stats(spark, cfg.out), attempted)

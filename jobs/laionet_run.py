@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Dict, List, Optional
 
 from curation.errors import ConfigError
+from curation.report import start_stage_clock
 from curation.queries import QUERY_KEYS, QUERY_TYPES
 from jobs.base import Job, main_for
 from jobs.config import build_config, opt
@@ -127,6 +128,7 @@ def stage_named(name: str) -> Stage:
 def run(spark, cfg: RunConfig) -> Dict[str, dict]:
     """Run (or skip) each selected stage; returns {stage: report dict}."""
     from jobs.output import read_report, stage_complete
+    from jobs.progress import set_label
 
     results: Dict[str, dict] = {}
     for stage in [s for s in STAGES if s.name in cfg.stages]:
@@ -140,6 +142,8 @@ def run(spark, cfg: RunConfig) -> Dict[str, dict]:
             continue
         print(f"[{stage.name}] running `curate {job.name}` -> {out}")
         t0 = time.time()
+        start_stage_clock()
+        set_label(stage.name)
         report = job.run(spark, stage_cfg)
         results[stage.name] = {**report.to_dict(), "skipped": False, "seconds": round(time.time() - t0, 1)}
     return results
