@@ -224,9 +224,9 @@ def _frequency_section(path: str, stages, cfg: ReportConfig, classnames, labels)
                 downloaded = _downloaded_counts(arrange, labels, n) if arrange else None
                 if downloaded is not None:
                     counts = downloaded
-                    curves = {"ours: downloaded images (arrange success metadata)": counts}
-                    section["compare_note"] = ("compared like with like: our downloaded images (arrange success "
-                                               "metadata) against the study's downloaded images")
+                    curves["ours: downloaded images (arrange success metadata)"] = counts
+                    section["compare_note"] = (f"compared like with like: our {sum(counts):,} downloaded images "
+                                               "(arrange success metadata) against the study's downloaded images")
                 else:
                     section["compare_note"] = ("ours counts metadata rows before download (no arrange output "
                                                "here); the study's file counts downloaded images")
@@ -239,8 +239,6 @@ def _frequency_section(path: str, stages, cfg: ReportConfig, classnames, labels)
         section.update({"comparison": RP.compare_counts(counts, theirs, classnames), "other_name": other[0],
                         "other_path": other[1], "other_stats": RP.class_stats(theirs),
                         "study_label": other[0].split(":")[0]})
-        if counts is not section["counts"]:  # compared the downloaded counts
-            section["stats_compared"] = RP.class_stats(counts)
     section["png"] = long_tail_png(curves, title=name)
     return section
 
