@@ -60,7 +60,8 @@ def long_tail_png(curves: Mapping[str, Sequence[int]], title: str = "") -> bytes
         for x, text in ((head_end, f"top {HEAD_FRAC:.0%}"), (tail_start, f"bottom {TAIL_FRAC:.0%}")):
             ax.axvline(x, color="gray", linestyle=":", linewidth=1)
             ax.text(x, 0.02, f" {text}", transform=ax.get_xaxis_transform(), fontsize=7, color="gray")
-    ax.set_yscale("log")
+    if any(int(c) > 0 for counts in curves.values() for c in counts):
+        ax.set_yscale("log")  # (a log axis of no positive value cannot be drawn)
     ax.set_xlabel("class rank (sorted by count)")
     ax.set_ylabel("examples per class")
     ax.set_title(title or "class frequency")

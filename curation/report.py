@@ -6,8 +6,18 @@ before the report is written, so nothing is lost silently.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Any, Dict
+
+
+#: when the running stage started (`start_stage_clock`, called by the job runner and by
+#: `laionet run` per stage); written reports then carry `seconds`, the stage's time so far
+_CLOCK = {"start": None}
+
+
+def start_stage_clock() -> None:
+    _CLOCK["start"] = time.time()
 
 
 @dataclass
@@ -48,7 +58,10 @@ class StageReport:
 
     def to_json(self) -> str:
         self.check()
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str) + "\n"
+        data = self.to_dict()
+        if _CLOCK["start"] is not None:
+            data["seconds"] = round(time.time() - _CLOCK["start"], 1)
+        return json.dumps(data, indent=2, sort_keys=False, default=str) + "\n"
 
     def summary(self) -> str:
         parts = [f"[{self.stage}] read {self.read:,}", f"kept {self.kept:,}"]

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence, Tuple
 
 from curation.errors import CurationError
+from curation.report import start_stage_clock
 
 
 @dataclass(frozen=True)
@@ -38,14 +39,20 @@ def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
             return 0
         check_paths(cfg)  # outputs that overlap inputs: refused before Spark starts
         t0 = time.time()
+        start_stage_clock()
+        from jobs.progress import set_quiet
+
+        set_quiet(run.quiet)
         with guarded(cfg, name=job.name, overwrite=run.overwrite):  # every output is checked
             check_known_outputs(cfg)  # local outputs of the user's: refused before Spark starts
             if job.needs_spark:
+                from jobs.progress import progress
                 from jobs.session import spark_session
 
                 with spark_session(run.master, app_name=f"curate {job.name}", debug=run.debug) as spark:
                     check_master_reachable(spark)
-                    job.run(spark, cfg)
+                    with progress(spark, job.name):
+                        job.run(spark, cfg)
             else:
                 job.run(None, cfg)
         print(f"[{job.name}] done in {time.time() - t0:.1f}s")

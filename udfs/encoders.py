@@ -347,6 +347,41 @@ def get_text_encoder(spec: EncoderSpec) -> TextEncoder:
 
 
 # ---------------------------------------------------------------- Spark UDF
+def encode_on_executors(spark, spec: EncoderSpec, texts: Sequence[str]) -> np.ndarray:
+    """Embeddings [n, d] of a few thousand texts (e.g. the distinct queries), in input order,
+    encoded in Spark tasks rather than on the driver.
+
+    Loading the model on the driver as well as in every executor Python worker cost a full
+    import + load (~20 s of CPU for MiniLM, more for CLIP) before the first task could start;
+    now only the workers load it, and this small job, spread over up to
+    `defaultParallelism` tasks, loads it in every worker slot at once, where the scoring job
+    that follows finds it cached (`get_text_encoder`, reused Python workers). Texts are
+    encoded in fixed chunks of `batch_size`, so the floats do not depend on the cluster.
+    """
+    import pandas as pd
+
+    texts = list(texts)
+    if not texts:
+        return np.zeros((0, 1), np.float32)
+    size = spec.batch_size
+    chunks = (len(texts) + size - 1) // size
+    slots = max(1, min(chunks, spark.sparkContext.defaultParallelism))
+
+    def encode_chunks(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        encoder = get_text_encoder(spec)
+        for b in batches:
+            for chunk in b["id"].tolist():
+                start = int(chunk) * size
+                emb = encoder.encode(texts[start:start + size])
+                yield pd.DataFrame({"i": np.arange(start, start + len(emb), dtype=np.int64), "embedding": list(emb)})
+
+    rows = (spark.range(0, chunks, 1, slots).mapInPandas(encode_chunks, "i long, embedding array<float>")
+            .toPandas().sort_values("i"))
+    if len(rows) != len(texts):
+        raise AssertionError(f"encoded {len(rows)} of {len(texts)} texts")
+    return np.stack(rows["embedding"].to_numpy()).astype(np.float32)
+
+
 def cosine_to_queries_udf(spec: EncoderSpec, query_embeddings):
     """A pandas UDF `(text, query_id) -> cosine(text, query[query_id])` (double).
 
