@@ -273,7 +273,13 @@ def _encoder_corpus(spark, cfg: T2TSearchConfig):
     import yaml
 
     if not exists(spark, cfg.text_emb):
-        run_embed(spark, EmbedConfig(**cfg.encoder_config(), laion=cfg.laion, out=cfg.text_emb))
+        from jobs.output import guarded
+
+        # --text-emb is this search's input, made here when missing: the embed job writes
+        # it under its own rules (its input --laion; --out was checked against --text-emb)
+        embed_cfg = EmbedConfig(**cfg.encoder_config(), laion=cfg.laion, out=cfg.text_emb)
+        with guarded(embed_cfg, name="laionet embed", inherit=False):
+            run_embed(spark, embed_cfg)
     config_file = cfg.text_emb.rstrip("/") + "/_config.yaml"
     made = yaml.safe_load(read_text(spark, config_file)) if exists(spark, config_file) else None
     wanted = {k: getattr(cfg, k) for k in _EMBEDDING_KEYS}

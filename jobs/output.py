@@ -260,13 +260,15 @@ def job_id(cls) -> str:
 
 @contextmanager
 def guarded(cfg, name: Optional[str] = None, overwrite: Optional[bool] = None,
-            inputs: Optional[List[Tuple[str, str]]] = None) -> Iterator[None]:
+            inputs: Optional[List[Tuple[str, str]]] = None, inherit: bool = True) -> Iterator[None]:
     """Check every output written inside this block (`execute` enters it for each job,
     `laionet run` for each stage): none may overlap an input (the inputs of `cfg` and of
-    any enclosing block), and an existing one is replaced only when the same job wrote it
-    (its sidecar names the config class of `cfg`) or `overwrite` is set (inherited)."""
+    any enclosing block, unless `inherit` is off: a job that makes one of its own inputs
+    runs the making job with that job's inputs only), and an existing one is replaced only
+    when the same job wrote it (its sidecar names the config class of `cfg`) or
+    `overwrite` is set (inherited)."""
     outer = _GUARDS[-1] if _GUARDS else None
-    ins = (list(outer.inputs) if outer else []) + list(config_inputs(cfg) if inputs is None else inputs)
+    ins = (list(outer.inputs) if outer and inherit else []) + list(config_inputs(cfg) if inputs is None else inputs)
     if overwrite is None:
         overwrite = outer.overwrite if outer else False
     cls = type(cfg)
