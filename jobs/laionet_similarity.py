@@ -14,9 +14,10 @@ How the work is spread:
   carries a query id;
 - captions are encoded in an iterator pandas UDF (`udfs.encoders`), one model per executor
   Python worker, on the task's GPU in fp16 when Spark assigned one, else on CPU in fp32;
-- rows are hash-partitioned by `laion_index` into `--partitions` partitions and sorted
-  before scoring, so batch composition, and with it every float, is the same whatever the
-  input's partitioning or the cluster's size.
+- rows are hash-partitioned by `laion_index` into `--partitions` partitions (fewer for a
+  small input: at least 8 batches each, `scoring_partitions`) and sorted before scoring, so
+  batch composition, and with it every float, is the same whatever the input's
+  partitioning or the cluster's size.
 """
 from __future__ import annotations
 
@@ -30,6 +31,9 @@ from jobs.base import Job, main_for
 from jobs.config import opt
 from jobs.output import atomic_dir, require_input
 from udfs.encoders import DEVICES, ENCODERS, PRECISIONS, EncoderSpec
+
+#: a scoring partition holds at least this many caption batches (see `scoring_partitions`)
+ROWS_PER_PARTITION_BATCHES = 8
 
 #: the subset columns this stage needs and their Spark type names
 SUBSET_COLUMNS = {"TEXT": "string", "laion_index": "bigint", "wnids": "array<string>",
@@ -54,8 +58,10 @@ class SimilarityConfig:
     device: str = opt("auto", "auto = the GPU Spark assigns to the task (fp16), else CPU (fp32)",
                       choices=DEVICES)
     precision: str = opt("auto", "auto = fp16 on GPU, fp32 on CPU", choices=PRECISIONS)
-    partitions: int = opt(64, "scoring partitions; fixed so that results do not depend on the "
-                              "input partitioning")
+    partitions: int = opt(64, "most scoring partitions; each gets at least "
+                              f"{ROWS_PER_PARTITION_BATCHES} x batch_size rows, so a small input gets "
+                              "fewer; set by the row count and these options only, so results do not "
+                              "depend on the input partitioning or the cluster")
 
     def encoder_spec(self) -> EncoderSpec:
         return EncoderSpec(encoder=self.encoder, model=self.model, pretrained=self.pretrained,
@@ -108,8 +114,25 @@ def query_table(spark, keyed, cfg: SimilarityConfig):
     return spark.createDataFrame(rows, schema), texts
 
 
-def score(spark, subset_df, cfg: SimilarityConfig, spec: EncoderSpec):
-    """The scored DataFrame (lazy) and the pre-scoring drop counts {reason: n}."""
+def scoring_partitions(rows: int, cfg: SimilarityConfig) -> int:
+    """How many partitions score `rows` captions: `--partitions`, fewer for a small input.
+
+    Each partition is encoded on its own, sorted by length and cut into batches padded to
+    their longest caption. A few web captions run to thousands of characters (truncated at
+    the model's context), and a partition of a few dozen rows almost always holds one, so
+    every one of its batches is padded to the full context: 4,000 captions in the old fixed
+    64 partitions took 8 s per 62-row task with MiniLM on CPU, 4.9x one process encoding the
+    same captions sorted together (bench/bench_similarity.py --job). At least
+    ROWS_PER_PARTITION_BATCHES batches per partition keep the long captions together.
+    """
+    per = ROWS_PER_PARTITION_BATCHES * cfg.batch_size
+    return max(1, min(cfg.partitions, -(-rows // per)))
+
+
+def score(spark, subset_df, cfg: SimilarityConfig, spec: EncoderSpec, read: int):
+    """The scored DataFrame (lazy) and the pre-scoring drop counts {reason: n}.
+
+    `read` is the subset's row count (it sizes the scoring partitions)."""
     from pyspark.sql import functions as F
 
     from udfs.encoders import cosine_to_queries_udf, encode_on_executors
@@ -127,7 +150,7 @@ def score(spark, subset_df, cfg: SimilarityConfig, spec: EncoderSpec):
     qcol = query_column(cfg.query_type, cfg.query_key)
     front = [c for c in subset_df.columns if c not in ("wnids", "lemmas", "wnid", "lemma", qcol)]
     scored = (joined.filter("_drop IS NULL")
-              .repartition(cfg.partitions, "laion_index")
+              .repartition(scoring_partitions(read - sum(dropped.values()), cfg), "laion_index")
               .sortWithinPartitions("laion_index")
               .withColumn(similarity_column(cfg.query_type, cfg.query_key), cosine("TEXT", "_query_id"))
               .select(*front, "wnid", "lemmas", qcol, similarity_column(cfg.query_type, cfg.query_key)))
@@ -141,7 +164,7 @@ def run(spark, cfg: SimilarityConfig) -> StageReport:
     spec = cfg.encoder_spec().resolve()
     report = StageReport("laionet similarity")
     report.read = subset_df.count()
-    scored, dropped, n_queries = score(spark, subset_df, cfg, spec)
+    scored, dropped, n_queries = score(spark, subset_df, cfg, spec, report.read)
     for reason, n in dropped.items():
         report.drop(reason, n)
     report.kept = report.read - report.n_dropped

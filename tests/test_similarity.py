@@ -252,3 +252,18 @@ def test_cuda_fp16_encoder_matches_cpu_fp32(tiny_clip):
     gpu = get_text_encoder(spec).encode(texts)
     cpu = get_text_encoder(EncoderSpec(model=tiny_clip[0], pretrained=tiny_clip[1], device="cpu")).encode(texts)
     np.testing.assert_allclose(gpu, cpu, atol=2e-2)
+
+
+def test_scoring_partitions_shrink_for_small_inputs_only():
+    from types import SimpleNamespace
+
+    from jobs.laionet_similarity import ROWS_PER_PARTITION_BATCHES, scoring_partitions
+
+    cfg = SimpleNamespace(batch_size=100, partitions=64)
+    per = ROWS_PER_PARTITION_BATCHES * 100
+    assert scoring_partitions(0, cfg) == 1
+    assert scoring_partitions(1, cfg) == 1
+    assert scoring_partitions(per, cfg) == 1
+    assert scoring_partitions(per + 1, cfg) == 2
+    assert scoring_partitions(10 * per, cfg) == 10
+    assert scoring_partitions(10_000_000, cfg) == 64
