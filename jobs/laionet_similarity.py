@@ -99,16 +99,34 @@ def keyed_rows(df, query_key: str):
     return df
 
 
-def query_table(spark, keyed, cfg: SimilarityConfig):
+def key_counts(keyed, cfg: SimilarityConfig):
+    """One pass over the subset: rows read, drop counts {reason: n} and the sorted distinct
+    query keys of the rows that can be scored (wnid, or (wnid, lemma) for key lemma).
+
+    Keys whose wnid is not an ImageNet synset are dropped as `unknown_wnid`."""
+    from curation.concepts import load_concepts
+
+    key_cols = ["wnid", "lemma"] if cfg.query_key == "lemma" else ["wnid"]
+    known = set(load_concepts()["wnid"])
+    read, dropped, keys = 0, {}, []
+    for r in keyed.groupBy(*key_cols, "_drop").count().collect():
+        read += r["count"]
+        key = tuple(r[c] for c in key_cols)
+        # a null key part (e.g. lemmas == [null]) cannot be joined to a query either
+        reason = r["_drop"] or (None if key[0] in known and None not in key else "unknown_wnid")
+        if reason is None:
+            keys.append(key)
+        else:
+            dropped[reason] = dropped.get(reason, 0) + r["count"]
+    return read, dropped, sorted(keys)
+
+
+def query_table(spark, keys, cfg: SimilarityConfig):
     """(DataFrame of key columns + query text + `_query_id`, list of query texts)."""
     from curation.concepts import load_concepts
 
     key_cols = ["wnid", "lemma"] if cfg.query_key == "lemma" else ["wnid"]
-    concepts = load_concepts()
-    known = set(concepts["wnid"])
-    keys = sorted(tuple(r) for r in keyed.filter("_drop IS NULL").select(*key_cols).distinct().collect())
-    keys = [k for k in keys if k[0] in known]
-    texts = queries_for(concepts, cfg.query_type, [(k[0], k[1] if len(k) > 1 else None) for k in keys])
+    texts = queries_for(load_concepts(), cfg.query_type, [(k[0], k[1] if len(k) > 1 else None) for k in keys])
     rows = [(*k, t, i) for i, (k, t) in enumerate(zip(keys, texts))]
     schema = ", ".join(f"{c} string" for c in key_cols) + f", {query_column(cfg.query_type, cfg.query_key)} string, _query_id int"
     return spark.createDataFrame(rows, schema), texts
@@ -129,32 +147,30 @@ def scoring_partitions(rows: int, cfg: SimilarityConfig) -> int:
     return max(1, min(cfg.partitions, -(-rows // per)))
 
 
-def score(spark, subset_df, cfg: SimilarityConfig, spec: EncoderSpec, read: int):
-    """The scored DataFrame (lazy) and the pre-scoring drop counts {reason: n}.
-
-    `read` is the subset's row count (it sizes the scoring partitions)."""
+def score(spark, subset_df, cfg: SimilarityConfig, spec: EncoderSpec):
+    """The scored DataFrame (lazy), the rows read, the pre-scoring drop counts {reason: n}
+    and the number of distinct queries."""
     from pyspark.sql import functions as F
 
     from udfs.encoders import cosine_to_queries_udf, encode_on_executors
 
     keyed = keyed_rows(subset_df, cfg.query_key)
-    queries, texts = query_table(spark, keyed, cfg)
+    read, dropped, keys = key_counts(keyed, cfg)
+    queries, texts = query_table(spark, keys, cfg)
     key_cols = [c for c in ("wnid", "lemma") if c in queries.columns]
-    joined = keyed.join(F.broadcast(queries), on=key_cols, how="left").withColumn(
-        "_drop", F.coalesce("_drop", F.when(F.col("_query_id").isNull(), F.lit("unknown_wnid"))))
-    dropped = {r["_drop"]: r["count"] for r in joined.filter("_drop IS NOT NULL").groupBy("_drop").count().collect()}
+    joined = keyed.filter("_drop IS NULL").join(F.broadcast(queries), on=key_cols, how="inner")
 
     # on the executors: the driver never loads the model (see encode_on_executors)
     query_emb = encode_on_executors(spark, spec, texts)
     cosine = cosine_to_queries_udf(spec, spark.sparkContext.broadcast(query_emb))
     qcol = query_column(cfg.query_type, cfg.query_key)
     front = [c for c in subset_df.columns if c not in ("wnids", "lemmas", "wnid", "lemma", qcol)]
-    scored = (joined.filter("_drop IS NULL")
+    scored = (joined
               .repartition(scoring_partitions(read - sum(dropped.values()), cfg), "laion_index")
               .sortWithinPartitions("laion_index")
               .withColumn(similarity_column(cfg.query_type, cfg.query_key), cosine("TEXT", "_query_id"))
               .select(*front, "wnid", "lemmas", qcol, similarity_column(cfg.query_type, cfg.query_key)))
-    return scored, dropped, len(texts)
+    return scored, read, dropped, len(texts)
 
 
 def run(spark, cfg: SimilarityConfig) -> StageReport:
@@ -163,8 +179,7 @@ def run(spark, cfg: SimilarityConfig) -> StageReport:
     require_columns(subset_df, cfg.subset, SUBSET_COLUMNS)
     spec = cfg.encoder_spec().resolve()
     report = StageReport("laionet similarity")
-    report.read = subset_df.count()
-    scored, dropped, n_queries = score(spark, subset_df, cfg, spec, report.read)
+    scored, report.read, dropped, n_queries = score(spark, subset_df, cfg, spec)
     for reason, n in dropped.items():
         report.drop(reason, n)
     report.kept = report.read - report.n_dropped

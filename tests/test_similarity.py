@@ -130,6 +130,27 @@ def test_sentence_transformers_minilm_encoder():
     emb = get_text_encoder(spec).encode(["a photo of a dog", "a puppy playing", "stock market report"])
     assert emb.shape == (3, 384)
     assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.2
+    # token-budget batches (udfs.encoders.length_batches) give sentence-transformers' own values, in input order
+    texts = ["a dog", "kit fox which is a small grey fox " * 60, None, "tench", "crane on a site " * 20, ""] * 3
+    small = EncoderSpec("sentence-transformers", model=spec.model, pretrained=None, batch_size=4)
+    enc = get_text_encoder(small)
+    want = enc.model.encode(["None" if t is None else t for t in texts], normalize_embeddings=True)
+    np.testing.assert_allclose(enc.encode(texts), want, atol=1e-5)
+
+
+def test_length_batches_cap_rows_and_padded_tokens():
+    from udfs.encoders import TOKENS_PER_ROW, length_batches
+
+    rng = np.random.default_rng(0)
+    lengths = np.where(rng.random(1000) < 0.05, 256, rng.integers(1, 40, 1000))
+    batches = length_batches(lengths, 64)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(1000))
+    assert all(len(b) <= 64 and (len(b) == 1 or len(b) * lengths[b].max() <= 64 * TOKENS_PER_ROW) for b in batches)
+    assert [lengths[b].max() for b in batches] == sorted(lengths[b].max() for b in batches)  # shortest first
+    assert sum(len(b) * lengths[b].max() for b in batches) < sum(
+        len(b) * lengths[b].max() for b in length_batches(lengths, 64, max_tokens=10**9))
+    assert [len(b) for b in length_batches([300, 300, 1], 8, max_tokens=100)] == [1, 1, 1]
+    assert length_batches([], 8) == []
 
 
 @pytest.mark.parametrize("flags, key, message", [
