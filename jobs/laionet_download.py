@@ -16,8 +16,14 @@ config and report live beside the folder (`<out>.config.yaml`, `<out>.report.jso
 identifies samples by it, never by their position in a shard. The authors' published
 metadata (pandas files with the LAION index as the DataFrame index, `jobs/metadata.py`)
 is taken as it is: img2dataset reads only columns, so the job first streams the columns it
-needs, the index renamed `laion_index`, into a copy beside `--out` (same files, same row
-order, so shards and resume are those of the file itself), removed when the run ends.
+needs, the index renamed `laion_index`, into a copy beside `--out`, removed when the run ends.
+
+The driver: img2dataset's reader loads each metadata file's URL, caption and kept columns
+whole on the driver to cut it into shards (~0.2 KB a row: ~0.9 GB for the authors' one
+4.58M-row file). A file of more than `MAX_ROWS_PER_FILE` rows is therefore copied the same
+way in pieces, each a whole number of shards (`number_sample_per_shard` rows), so the
+driver holds one piece at a time while shard ids, shard contents and resume stay exactly
+those of the file itself (img2dataset numbers shards on across files, in name order).
 """
 from __future__ import annotations
 
@@ -36,6 +42,8 @@ from jobs.base import Job, main_for
 from jobs.config import opt
 from jobs.output import check_output, claim_folder, delete, finish_file, glob, local_path, read_text, require_input
 
+#: a metadata file with more rows is handed to img2dataset in pieces (see the module doc)
+MAX_ROWS_PER_FILE = 1_000_000
 #: distinct failure reasons listed in the report (the rest are summed as other_failure)
 MAX_REASONS = 50
 #: img2dataset options this job sets itself (from its own fields or fixed)
@@ -184,30 +192,67 @@ def check_metadata(spark, cfg: DownloadConfig) -> Tuple[int, str]:
     return df.count(), source
 
 
-def with_id_column(cfg: DownloadConfig, source: str, folder: str) -> str:
-    """Copy the columns img2dataset reads from the metadata into `folder`, the id column
-    `source` renamed `cfg.id_col`; returns what img2dataset reads instead of the metadata.
-
-    The files are those img2dataset would read (a file, or a folder's `*.parquet` in name
-    order) under the same names, streamed batch by batch in their row order, so the
-    shards (and a resumed run's shards) are cut as from the metadata itself."""
+def metadata_files(cfg: DownloadConfig):
+    """(fsspec file system, the files img2dataset reads: a file, or a folder's `*.parquet`
+    in name order)."""
     import fsspec
+
+    fs, path = fsspec.core.url_to_fs(local_path(cfg.metadata) or cfg.metadata)
+    return fs, (sorted(fs.glob(path.rstrip("/") + "/*.parquet")) if fs.isdir(path) else [path])
+
+
+def largest_file_rows(cfg: DownloadConfig) -> int:
+    """The row count of the largest metadata file (from the parquet footers)."""
+    import pyarrow.parquet as pq
+
+    fs, files = metadata_files(cfg)
+    most = 0
+    for f in files:
+        with fs.open(f, "rb") as fh:
+            most = max(most, pq.ParquetFile(fh).metadata.num_rows)
+    return most
+
+
+def copy_for_img2dataset(cfg: DownloadConfig, source: str, folder: str,
+                         max_rows: Optional[int] = None) -> str:
+    """Copy the columns img2dataset reads from the metadata into `folder`, the id column
+    `source` renamed `cfg.id_col`, in files of at most `max_rows` rows (rounded down to
+    whole shards); returns the folder, which img2dataset reads instead of the metadata.
+
+    The copies are streamed batch by batch in the files' order and row order and named
+    `<file number>-<piece number>.parquet`, so img2dataset cuts and numbers the same shards
+    (and a resumed run skips the same ones) as from the metadata itself."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    fs, path = fsspec.core.url_to_fs(local_path(cfg.metadata) or cfg.metadata)
-    files = sorted(fs.glob(path.rstrip("/") + "/*.parquet")) if fs.isdir(path) else [path]
+    per_shard = cfg.number_sample_per_shard
+    max_rows = MAX_ROWS_PER_FILE if max_rows is None else max_rows
+    piece_rows = max(1, max_rows // per_shard) * per_shard
+    fs, files = metadata_files(cfg)
     columns = list(dict.fromkeys([cfg.url_col, cfg.caption_col, source] + list(cfg.additional_columns)))
+    names = [cfg.id_col if c == source else c for c in columns]
     os.makedirs(folder, exist_ok=True)
-    for f in files:
+    for i, f in enumerate(files):
         with fs.open(f, "rb") as fh:
-            pf = pq.ParquetFile(fh)
-            names = [cfg.id_col if c == source else c for c in columns]
+            pf = pq.ParquetFile(fh, pre_buffer=False, buffer_size=1 << 20)
             schema = pa.schema([pf.schema_arrow.field(c).with_name(n) for c, n in zip(columns, names)])
-            with pq.ParquetWriter(os.path.join(folder, os.path.basename(f)), schema) as writer:
-                for batch in pf.iter_batches(columns=columns):
-                    writer.write_table(pa.Table.from_batches([batch]).rename_columns(names).cast(schema))
-    return folder if fs.isdir(path) else os.path.join(folder, os.path.basename(files[0]))
+            writer, piece, filled = None, 0, 0
+            try:
+                for batch in pf.iter_batches(batch_size=65536, columns=columns):
+                    table = pa.Table.from_batches([batch]).rename_columns(names).cast(schema)
+                    while table.num_rows:
+                        if writer is None:
+                            writer = pq.ParquetWriter(os.path.join(folder, f"{i:05d}-{piece:05d}.parquet"), schema)
+                        take = min(piece_rows - filled, table.num_rows)
+                        writer.write_table(table.slice(0, take))
+                        table, filled = table.slice(take), filled + take
+                        if filled == piece_rows:
+                            writer.close()
+                            writer, piece, filled = None, piece + 1, 0
+            finally:
+                if writer is not None:
+                    writer.close()
+    return folder
 
 
 def input_copy_folder(cfg: DownloadConfig) -> str:
@@ -240,13 +285,18 @@ def run(spark, cfg: DownloadConfig) -> StageReport:
         copy = input_copy_folder(cfg)
         print(f"note: {cfg.metadata} holds {cfg.id_col} as its pandas index ('{source}'); "
               f"img2dataset reads a copy with it as a column ({copy}, removed afterwards)")
+    elif largest_file_rows(cfg) > MAX_ROWS_PER_FILE:
+        copy = input_copy_folder(cfg)
+        print(f"note: {cfg.metadata} has a file of more than {MAX_ROWS_PER_FILE:,} rows, which img2dataset "
+              f"would load whole on the driver; it reads a copy in pieces of whole shards ({copy}, "
+              "removed afterwards)")
     claim_folder(spark, cfg.out, cfg)  # a killed run's folder stays this job's to resume
     # img2dataset installs a SIGINT handler that exits the process; keep ours afterwards
     previous = signal.getsignal(signal.SIGINT)
     from jobs.progress import paused
 
     try:
-        url_list = with_id_column(cfg, source, copy) if copy else None
+        url_list = copy_for_img2dataset(cfg, source, copy) if copy else None
         with paused():  # img2dataset prints its own progress lines
             download(**img2dataset_kwargs(cfg, url_list))
     finally:

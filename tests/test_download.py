@@ -122,6 +122,28 @@ def test_download_resumes_shard_by_shard(spark, server, tmp_path):
     assert len(read_samples(out)) == first.kept
 
 
+def test_large_metadata_file_reaches_img2dataset_in_whole_shard_pieces(spark, server, tmp_path, monkeypatch, capfd):
+    """A file over MAX_ROWS_PER_FILE is copied in pieces of whole shards: the driver holds one
+    piece at a time, and the shards are those of the file itself (ids, rows, order)."""
+    import jobs.laionet_download as dl
+
+    meta = laion_metadata(server.base_url, str(tmp_path / "big.parquet"))
+    cfg = config(metadata=str(tmp_path / "big.parquet"), out=str(tmp_path / "shards"), timeout=0.2)
+    pieces = dl.copy_for_img2dataset(cfg, "laion_index", str(tmp_path / "pieces"), max_rows=25)
+    assert sorted(os.listdir(pieces)) == ["00000-00000.parquet", "00000-00001.parquet"]  # 20 + 15 rows
+    assert [len(pd.read_parquet(os.path.join(pieces, f))) for f in sorted(os.listdir(pieces))] == [20, len(meta) - 20]
+
+    monkeypatch.setattr(dl, "MAX_ROWS_PER_FILE", 15)  # 35 rows: pieces of 10
+    report = run(spark, cfg)
+    out = capfd.readouterr().out
+    assert "reads a copy in pieces of whole shards" in out and "Sharding file number 4 of 4" in out
+    assert report.read == len(meta) == report.kept + report.n_dropped
+    assert not glob.glob(str(tmp_path / "shards.__input-*"))  # the copy is removed
+    for k in range(4):  # shard k holds rows 10k .. 10k+9 of the file, as without pieces
+        shard = pd.read_parquet(tmp_path / "shards" / f"{k:05d}.parquet")
+        assert sorted(shard["laion_index"]) == sorted(meta["laion_index"][10 * k:10 * k + 10])
+
+
 def test_stats_report_counts_missing_shards_and_capped_reasons():
     stats = [{"count": 10, "successes": 7, "status_dict": {"success": 7, "timed out": 2}}]
     r = stats_report(stats, attempted=25)
