@@ -89,10 +89,15 @@ def main() -> None:
 
     from jobs.laionet_t2t import precomputed_slices, search_topk
     from jobs.session import create_session
-    from udfs.knn import SearchOptions
+    from udfs.knn import QueryPieces, SearchOptions
 
     with tempfile.TemporaryDirectory() as tmp:
         laion, emb = make_inputs(tmp, args.rows, args.dim, args.parts)
+        # the queries as the job's encode tasks leave them: npy pieces the search tasks read
+        pieces = QueryPieces(os.path.join(tmp, "queries"), len(q))
+        os.makedirs(pieces.folder)
+        for p, start in enumerate(range(0, len(q), pieces.piece_rows)):
+            pieces.write(p, q[start:start + pieces.piece_rows])
         spark = create_session("local[2]", app_name="bench-t2t", conf={"spark.sql.shuffle.partitions": "4"})
         try:
             slices, _, _ = precomputed_slices(spark, laion, emb, args.rows_per_task)
@@ -101,11 +106,9 @@ def main() -> None:
             for _ in range(args.repeat):
                 base_t.append(baseline(emb, args.parts, q, args.topk))
                 t0 = time.perf_counter()
-                ranked, broadcasts = search_topk(spark, q, slices, opts, query_chunk=len(q))
+                ranked = search_topk(spark, pieces, slices, opts, query_chunk=len(q))
                 ranked.write.format("noop").mode("overwrite").save()
                 spark_t.append(time.perf_counter() - t0)
-                for bc in broadcasts:
-                    bc.destroy()
         finally:
             spark.stop()
     pairs = args.queries * args.rows

@@ -7,8 +7,10 @@
   captions by cosine similarity of text embeddings. The corpus is either the output of
   `embed` (`--corpus encoder`, computed first when missing) or the precomputed LAION-400M
   `text_emb_<part>.npy` files aligned row for row with the LAION parts
-  (`--corpus precomputed`). Queries are broadcast, the corpus is split over tasks
-  (`udfs/knn.py`), and the tasks' per-query lists are merged with a Spark window.
+  (`--corpus precomputed`). The query embeddings are written by the tasks that encode
+  them into npy pieces beside the output (never collected on the driver), the corpus is
+  split over tasks (`udfs/knn.py`) that read the queries' pieces, and the tasks'
+  per-query lists are merged with a Spark window.
   Output: `filename`, `wnid` (the query's), `rank` (1..k), `laion_index`, `similarity`.
 - `curate laionet t2t-subset`: the LAION rows the texts retrieved, one wnid each, and
   optionally the inverse index (wnid, laion_index). `--assign greedy` (default, the
@@ -31,7 +33,7 @@ from curation.report import StageReport
 from curation.t2t import ASSIGN_RULES
 from jobs.base import Job, main_for
 from jobs.config import opt
-from jobs.output import atomic_dir, exists, glob, read_text, require_input
+from jobs.output import atomic_dir, exists, glob, local_path, read_text, require_input
 
 _NPY_RE = re.compile(r"^text_emb_(\d+)\.npy$")
 
@@ -88,7 +90,8 @@ class T2TSearchConfig(EncoderFields):
     query_rows: int = opt(1024, "queries per matrix product")
     rows_per_task: int = opt(2_000_000, "corpus rows searched by one task (precomputed npy slices; "
                              "the rows held in memory at once for embeddings datasets)")
-    query_chunk: int = opt(200_000, "queries broadcast at once (the search runs once per chunk)")
+    query_chunk: int = opt(200_000, "queries a search task holds at once (the search runs once per "
+                                      "chunk; 200,000 x 512 float32 is 0.4 GB per Python worker)")
 
     def validate(self) -> None:
         if self.topk < 1:
@@ -216,50 +219,78 @@ def load_queries(spark, path: str):
     return len(entries), incaps_queries(entries, source=path)
 
 
-def encode_texts(spark, texts: List[str], spec):
-    """Embeddings of a few hundred thousand texts, encoded on the executors, in input order."""
+def query_folder(spark, out: str) -> str:
+    """Where the query embeddings go: a new folder beside `out` (on the file system every
+    executor reaches, like the output itself), leftovers of killed runs removed first."""
+    import uuid
+
+    from jobs.output import delete
+
+    base = out.rstrip("/")
+    for stale in glob(spark, f"{base}.__queries-*"):
+        delete(spark, stale)
+    folder = f"{base}.__queries-{uuid.uuid4().hex[:8]}"
+    local = local_path(folder)
+    if local is not None:
+        os.makedirs(local)
+        return local
+    return folder
+
+
+def encode_queries(spark, texts: List[str], spec, folder: str):
+    """Encode `texts` on the executors into npy pieces under `folder`; (QueryPieces, dim).
+
+    Each task encodes one fixed piece of QUERY_PIECE_ROWS texts, so the floats do not
+    depend on the cluster, and writes it itself: the driver sees three numbers per piece,
+    never the embeddings (0.9 GB for the 448,896 ImageNet-Captions texts at 512-d)."""
     import numpy as np
     import pandas as pd
+    from pyspark.sql import functions as F
 
-    from udfs.knn import EMBEDDING_SCHEMA, embed_batches
+    from udfs.knn import QUERY_PIECE_ROWS, QueryPieces, encode_query_pieces
 
-    n_slices = max(1, min(spark.sparkContext.defaultParallelism, len(texts) // 2000 + 1))
+    pieces = QueryPieces(folder, len(texts), QUERY_PIECE_ROWS)
+    n_pieces = -(-len(texts) // pieces.piece_rows)
+    if not n_pieces:
+        return pieces, 0
     df = spark.createDataFrame(pd.DataFrame({"qid": np.arange(len(texts), dtype=np.int64), "text": texts}))
-    rows = (df.repartition(n_slices).mapInPandas(embed_batches(spec, "qid", "text"),
-                                                 EMBEDDING_SCHEMA.format(id="qid"))
-              .toPandas().sort_values("qid"))
-    if len(rows) != len(texts):
-        raise AssertionError(f"encoded {len(rows)} of {len(texts)} texts")
-    return np.stack(rows["embedding"].to_numpy()).astype(np.float32)
+    stats = (df.withColumn("piece", F.floor(F.col("qid") / pieces.piece_rows).cast("long"))
+               .repartition(min(n_pieces, 4 * spark.sparkContext.defaultParallelism), "piece")
+               .groupBy("piece").applyInPandas(encode_query_pieces(spec, pieces), "piece long, rows long, dim long")
+               .collect())
+    rows = {r["piece"]: r["rows"] for r in stats}
+    if sorted(rows) != list(range(n_pieces)) or sum(rows.values()) != len(texts):
+        raise RuntimeError(f"encoded {sum(rows.values())} of {len(texts)} texts in pieces {sorted(rows)}")
+    return pieces, int(stats[0]["dim"])
 
 
-def search_topk(spark, queries, corpus, opts, query_chunk: int):
+def search_topk(spark, pieces, corpus, opts, query_chunk: int):
     """Merged exact top-k: DataFrame (qid, rank, laion_index, similarity), one row per hit.
 
-    `corpus` is a list of npy slices or a DataFrame (laion_index, embedding). Returns the
-    DataFrame and the broadcasts to release once it has been written.
-    """
+    `pieces` holds the query embeddings (`udfs.knn.QueryPieces`); the search runs once per
+    `query_chunk` queries. `corpus` is a list of npy slices or a DataFrame (laion_index,
+    embedding)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from udfs.knn import RESULT_SCHEMA, search_embedding_batches, search_npy_slices
 
     sc = spark.sparkContext
-    broadcasts, hits = [], None
-    for start in range(0, len(queries), query_chunk):
-        bc = sc.broadcast(queries[start:start + query_chunk])
-        broadcasts.append(bc)
+    hits = None
+    for start in range(0, pieces.n, query_chunk):
+        stop = min(start + query_chunk, pieces.n)
         if isinstance(corpus, list):
             slices = spark.createDataFrame(sc.parallelize(corpus, len(corpus)),
                                            "npy string, parquet string, part long, start long, stop long")
-            part = slices.mapInPandas(search_npy_slices(bc, opts, start), RESULT_SCHEMA)
+            part = slices.mapInPandas(search_npy_slices(pieces, start, stop, opts), RESULT_SCHEMA)
         else:
-            part = corpus.mapInPandas(search_embedding_batches(bc, opts, start), RESULT_SCHEMA)
+            part = corpus.mapInPandas(search_embedding_batches(pieces, start, stop, opts), RESULT_SCHEMA)
         hits = part if hits is None else hits.unionByName(part)
+    if hits is None:
+        return spark.createDataFrame([], "qid int, rank int, laion_index long, similarity float")
     order = Window.partitionBy("qid").orderBy(F.desc("similarity"), F.asc("laion_index"))
-    ranked = (hits.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= opts.k)
-                  .select("qid", "rank", "laion_index", "similarity"))
-    return ranked, broadcasts
+    return (hits.withColumn("rank", F.row_number().over(order)).where(F.col("rank") <= opts.k)
+                .select("qid", "rank", "laion_index", "similarity"))
 
 
 #: the embed options that change the embeddings (batch size and device do not)
@@ -310,24 +341,29 @@ def run_search(spark, cfg: T2TSearchConfig) -> StageReport:
         emb_report = json.loads(read_text(spark, cfg.text_emb.rstrip("/") + "/_report.json"))
         corpus_rows, corpus_dim = emb_report["kept"], emb_report["info"]["dim"]
         where = f"the embeddings in {cfg.text_emb}"
-    query_emb = encode_texts(spark, queries["text"].tolist(), spec)
-    if corpus_rows and query_emb.shape[1] != corpus_dim:
-        raise InputError(f"dimension mismatch: {cfg.model} gives {query_emb.shape[1]}-d query embeddings but "
-                         f"{where} are {corpus_dim}-d (use the encoder that made them)")
+    from jobs.output import check_output, delete
 
-    opts = SearchOptions(k=cfg.topk, block_rows=cfg.block_rows, query_rows=cfg.query_rows,
-                         device=cfg.device, chunk_rows=cfg.rows_per_task)
-    ranked, broadcasts = search_topk(spark, query_emb, corpus, opts, cfg.query_chunk)
-    names = spark.createDataFrame(queries[["filename", "wnid"]].assign(qid=range(len(queries))))
-    out = (ranked.join(names, "qid").select("filename", "wnid", "rank", "laion_index", "similarity")
-                 .orderBy("filename", "rank"))
-    report.info.update({"topk": cfg.topk, "corpus": cfg.corpus, "corpus_rows": int(corpus_rows),
-                        "dim": int(query_emb.shape[1]), "encoder": cfg.encoder_config()})
-    with atomic_dir(spark, cfg.out, cfg, report) as tmp:
-        out.write.parquet(tmp)
-        report.info["rows"] = spark.read.parquet(tmp).count()
-    for bc in broadcasts:
-        bc.destroy()
+    check_output(spark, cfg.out)  # before the queries are encoded beside it
+    folder = query_folder(spark, cfg.out)
+    try:
+        pieces, dim = encode_queries(spark, queries["text"].tolist(), spec, folder)
+        if corpus_rows and pieces.n and dim != corpus_dim:
+            raise InputError(f"dimension mismatch: {cfg.model} gives {dim}-d query embeddings but "
+                             f"{where} are {corpus_dim}-d (use the encoder that made them)")
+
+        opts = SearchOptions(k=cfg.topk, block_rows=cfg.block_rows, query_rows=cfg.query_rows,
+                             device=cfg.device, chunk_rows=cfg.rows_per_task)
+        ranked = search_topk(spark, pieces, corpus, opts, cfg.query_chunk)
+        names = spark.createDataFrame(queries[["filename", "wnid"]].assign(qid=range(len(queries))))
+        out = (ranked.join(names, "qid").select("filename", "wnid", "rank", "laion_index", "similarity")
+                     .orderBy("filename", "rank"))
+        report.info.update({"topk": cfg.topk, "corpus": cfg.corpus, "corpus_rows": int(corpus_rows),
+                            "dim": int(dim), "encoder": cfg.encoder_config()})
+        with atomic_dir(spark, cfg.out, cfg, report) as tmp:
+            out.write.parquet(tmp)
+            report.info["rows"] = spark.read.parquet(tmp).count()
+    finally:
+        delete(spark, folder)
     print(report.summary())
     return report
 

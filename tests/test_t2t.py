@@ -303,6 +303,21 @@ def test_t2t_search_with_encoder_corpus_is_exact(spark, t2t_inputs, tmp_path):
         li: w for li, w in zip(best["laion_index"], best["wnid"]) if li in set(greedy["laion_index"])}
 
 
+def test_query_pieces_read_any_row_range(tmp_path):
+    from udfs.knn import QueryPieces
+
+    emb = np.random.default_rng(0).standard_normal((11, 4)).astype(np.float32)
+    pieces = QueryPieces(str(tmp_path), len(emb), piece_rows=4)
+    for p, start in enumerate(range(0, len(emb), 4)):
+        pieces.write(p, emb[start:start + 4])
+    assert sorted(os.listdir(tmp_path)) == ["000000.npy", "000001.npy", "000002.npy"]
+    for start, stop in [(0, 11), (0, 4), (3, 5), (4, 8), (5, 11), (10, 11), (2, 2)]:
+        np.testing.assert_array_equal(pieces.read(start, stop), emb[start:stop])
+    os.remove(tmp_path / "000001.npy")
+    with pytest.raises(FileNotFoundError):
+        pieces.read(3, 5)
+
+
 def _write_npy(inp, directory, transform=lambda p, e: e):
     os.makedirs(directory, exist_ok=True)
     for p, ts in inp["texts"].items():
@@ -310,11 +325,18 @@ def _write_npy(inp, directory, transform=lambda p, e: e):
         np.save(os.path.join(directory, f"text_emb_{p}.npy"), transform(p, e))
 
 
-def test_t2t_search_with_precomputed_npy(spark, t2t_inputs, tmp_path):
+def test_t2t_search_with_precomputed_npy(spark, t2t_inputs, tmp_path, monkeypatch):
+    import udfs.knn
+
     inp = t2t_inputs
     _write_npy(inp, tmp_path / "npy")
     out = tmp_path / "search"
-    assert execute(SEARCH, _search_args(inp, out, "--corpus", "precomputed", "--text-emb", str(tmp_path / "npy"))) == 0
+    # query embeddings in npy pieces of 3 (written by the encode tasks), searched in chunks of
+    # 4: chunks that start and end inside pieces
+    monkeypatch.setattr(udfs.knn, "QUERY_PIECE_ROWS", 3)
+    assert execute(SEARCH, _search_args(inp, out, "--corpus", "precomputed", "--text-emb", str(tmp_path / "npy"),
+                                        "--query-chunk", "4")) == 0
+    assert sorted(os.listdir(tmp_path)) == ["npy", "search"]  # the query pieces are removed
     got = pd.read_parquet(out).sort_values(["filename", "rank"])
     queries = incaps_queries(json.loads(open(inp["caps"]).read()))
     queries = queries[queries["text"].str.strip() != ""]

@@ -2,9 +2,14 @@
 
 Each task holds a slice of the LAION caption embeddings (a row range of one precomputed
 `text_emb_<part>.npy`, or a partition of the embeddings written by `curate laionet
-embed`) and the broadcast query embeddings, and emits its per-query top-k as rows
+embed`) and a chunk of the query embeddings, and emits its per-query top-k as rows
 (qid, laion_index, similarity); the job merges the tasks' lists with a Spark window.
 Each task's list is exact, so the merged list is the exact global top-k.
+
+The query embeddings never pass through the driver (448,896 x 512 float32 is 0.9 GB):
+tasks encode fixed pieces of `QUERY_PIECE_ROWS` texts and write each as an npy file
+(`QueryPieces`), and a search task reads the pieces of its query chunk, once per Python
+worker (the last chunk read is kept).
 
 The shortlist products run on the executor's GPU when it has one (`device="auto"`):
 float16 products there, float32 on CPU; the final scores are float64 on the CPU either
@@ -35,6 +40,90 @@ class SearchOptions:
 
 
 _BLOCK_TOPK: dict = {}
+
+#: texts per query piece (one encode task, one npy file)
+QUERY_PIECE_ROWS = 8192
+
+
+@dataclass(frozen=True)
+class QueryPieces:
+    """Query embeddings as `<folder>/<piece:06d>.npy` files of `piece_rows` rows (the last
+    one shorter), `n` rows in all; `folder` is a local path or any fsspec URL that the
+    driver and every executor reach (it sits beside the job's output)."""
+    folder: str
+    n: int
+    piece_rows: int = QUERY_PIECE_ROWS
+
+    def path(self, piece: int) -> str:
+        return f"{self.folder.rstrip('/')}/{piece:06d}.npy"
+
+    def write(self, piece: int, emb: np.ndarray) -> None:
+        """Write one piece (a complete file appears at once on a local path)."""
+        import io
+        import os
+
+        if "://" not in self.folder:
+            tmp = f"{self.path(piece)}.tmp-{os.getpid()}"
+            with open(tmp, "wb") as fh:
+                np.save(fh, emb)
+            os.replace(tmp, self.path(piece))
+            return
+        import fsspec
+
+        buf = io.BytesIO()
+        np.save(buf, emb)
+        with fsspec.open(self.path(piece), "wb") as fh:
+            fh.write(buf.getvalue())
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop) from the pieces that hold them."""
+        import io
+
+        parts = []
+        for piece in range(start // self.piece_rows, (max(stop, start + 1) - 1) // self.piece_rows + 1):
+            if "://" in self.folder:
+                import fsspec
+
+                with fsspec.open(self.path(piece), "rb") as fh:
+                    arr = np.load(io.BytesIO(fh.read()))
+            else:
+                arr = np.load(self.path(piece))
+            lo = max(start - piece * self.piece_rows, 0)
+            parts.append(arr[lo:stop - piece * self.piece_rows])
+        out = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)
+        if len(out) != stop - start:
+            raise RuntimeError(f"{self.folder}: read {len(out)} query embeddings for rows {start}..{stop}")
+        return out
+
+
+_QUERY_CHUNK: dict = {}
+
+
+def query_chunk(pieces: QueryPieces, start: int, stop: int) -> np.ndarray:
+    """Rows [start, stop) of the query embeddings, read once per Python worker (only the
+    last chunk is kept: the chunks' searches run one after the other)."""
+    key = (pieces, start, stop)
+    if key not in _QUERY_CHUNK:
+        _QUERY_CHUNK.clear()
+        _QUERY_CHUNK[key] = pieces.read(start, stop)
+    return _QUERY_CHUNK[key]
+
+
+def encode_query_pieces(spec, pieces: QueryPieces) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """applyInPandas function over (piece, qid, text) grouped by piece: encodes the piece's
+    texts in qid order, writes its npy file, returns (piece, rows, dim)."""
+    def run(group: pd.DataFrame) -> pd.DataFrame:
+        from udfs.encoders import get_text_encoder
+
+        group = group.sort_values("qid")
+        piece = int(group["piece"].iloc[0])
+        first = piece * pieces.piece_rows
+        if group["qid"].tolist() != list(range(first, first + len(group))):
+            raise RuntimeError(f"query piece {piece}: the qids are not {first}..{first + len(group) - 1}")
+        emb = get_text_encoder(spec).encode(group["text"].tolist())
+        pieces.write(piece, emb)
+        return pd.DataFrame({"piece": [piece], "rows": [len(emb)], "dim": [emb.shape[1]]})
+    return run
 
 
 def _shortlist_backend(device: str) -> Tuple[Optional[knn.BlockTopK], str]:
@@ -110,11 +199,14 @@ def npy_slice(npy_path: str, parquet_path: str, part: int, start: int, stop: int
     return emb[mask], ids[mask]
 
 
-def search_npy_slices(queries_bc, opts: SearchOptions, qid_offset: int = 0) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """mapInPandas function over a DataFrame of slices (npy, parquet, part, start, stop);
-    query i of the broadcast is emitted as qid `qid_offset + i`."""
+def search_npy_slices(pieces: QueryPieces, start: int, stop: int,
+                      opts: SearchOptions) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """mapInPandas function over a DataFrame of slices (npy, parquet, part, start, stop):
+    the top-k of queries [start, stop) (emitted with their qids)."""
+    qid_offset = start
+
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        queries = queries_bc.value
+        queries = query_chunk(pieces, start, stop)
         slices: List[tuple] = [tuple(r) for b in batches
                                for r in b[["npy", "parquet", "part", "start", "stop"]].itertuples(index=False)]
         if not slices:
@@ -125,9 +217,12 @@ def search_npy_slices(queries_bc, opts: SearchOptions, qid_offset: int = 0) -> C
 
 
 # ---------------------------------------------------------------- embeddings written by `embed`
-def search_embedding_batches(queries_bc, opts: SearchOptions, qid_offset: int = 0) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
-    """mapInPandas function over (laion_index, embedding) rows: one top-k list per partition,
-    searching `chunk_rows` rows at a time."""
+def search_embedding_batches(pieces: QueryPieces, start: int, stop: int,
+                             opts: SearchOptions) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """mapInPandas function over (laion_index, embedding) rows: one top-k list of queries
+    [start, stop) per partition, searching `chunk_rows` rows at a time."""
+    qid_offset = start
+
     def chunks(batches: Iterator[pd.DataFrame]):
         buf: List[pd.DataFrame] = []
         size = 0
@@ -141,7 +236,7 @@ def search_embedding_batches(queries_bc, opts: SearchOptions, qid_offset: int = 
             yield _stack(buf)
 
     def run(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        ids, sims = search_chunks(chunks(batches), queries_bc.value, opts)
+        ids, sims = search_chunks(chunks(batches), query_chunk(pieces, start, stop), opts)
         if ids.shape[1]:
             yield result_rows(ids, sims, qid_offset)
     return run
