@@ -38,7 +38,8 @@ def main(argv=None):
 
     import pandas as pd
 
-    from jobs.cls import ClsConfig, lemmas_by_label, run_cls
+    from jobs.classes import lemmas_by_label
+    from jobs.cls import ClsConfig, run_cls
     from jobs.config import build_config
     from jobs.sample_captions import generate_captions
     from jobs.session import create_session

@@ -84,7 +84,8 @@ def main() -> None:
     from pyspark.sql import functions as F
 
     from curation.concepts import load_lemma_map
-    from jobs.laionet_label import MatchConfig, read_laion, run_label
+    from jobs.io.laion import read_laion
+    from jobs.laionet_label import MatchConfig, run_label
     from jobs.session import create_session
 
     work = tempfile.mkdtemp(prefix="bench-label-")

@@ -21,7 +21,6 @@ are not applied. Lemmas of the ImageNet synsets are ASCII, where both agree.
 from __future__ import annotations
 
 import re
-from functools import lru_cache
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -153,9 +152,7 @@ def matcher_key(lemmas_by_label: Mapping[int, Sequence[str]], compat_unescaped: 
     return tuple((int(k), tuple(v)) for k, v in sorted(lemmas_by_label.items())), bool(compat_unescaped)
 
 
-@lru_cache(maxsize=4)
-def cached_matcher(key: MatcherKey) -> WordMatcher:
-    """One matcher per (lemmas, mode) per process: a Python worker builds it once and
-    reuses it for every batch of every task it runs."""
+def matcher_from_key(key: MatcherKey) -> WordMatcher:
+    """The matcher `key` describes (a Spark worker keeps it: `udfs.matcher.word_matcher`)."""
     lemmas, compat_unescaped = key
     return WordMatcher(dict(lemmas), compat_unescaped=compat_unescaped)

@@ -29,7 +29,7 @@ class Job:
 def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
     """Parse, validate, (dry-run or) run a job; turn user errors into one-line messages."""
     from jobs.config import check_paths, config_to_yaml, parse_job_args
-    from jobs.output import check_known_outputs, guarded
+    from jobs.io.output import check_known_outputs, guarded
 
     debug = "--debug" in argv
     try:

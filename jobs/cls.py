@@ -15,80 +15,14 @@ long-tail plot.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Optional
 
 from curation.errors import ConfigError
 from curation.report import StageReport
 from jobs.base import Job, main_for
+from jobs.classes import BAD_PATH, NO_CAPTION, NO_CLASS, count_classes, match_classes
 from jobs.config import opt
-from jobs.freq import FORMATS
-
-
-def lemmas_by_label() -> Dict[int, List[str]]:
-    """The WordNet lemmas ('_' -> ' ') of each ImageNet class, as the original used them."""
-    from curation.concepts import load_concepts
-
-    concepts = load_concepts()
-    return {int(label): list(lemmas) for label, lemmas in zip(concepts["label"], concepts["lemmas"])}
-
-
-#: `n` of a `match_classes` row that is not a (row, class) pair: why the row has no class
-NO_CLASS, NO_CAPTION, BAD_PATH = 0, -1, -2
-
-
-def match_classes(df, caption_col: str, compat_unescaped: bool = False, path_col: Optional[str] = None):
-    """One row per (row of `df`, class its caption mentions as a whole word): `df`'s
-    columns + `label` + `n`, the number of classes that caption mentions. A row without
-    class gives one row with null columns and label, and `n` saying why: `NO_CLASS`,
-    `NO_CAPTION` (null or blank), or `BAD_PATH` (`path_col` null, empty, or holding a tab
-    or newline, which would break a TSV), so one pass yields both output and counts.
-
-    Runs as `mapInArrow`: each Arrow batch is matched in one scan (`WordMatcher.match_batch`)
-    by a matcher built once per Python worker, and the matched rows are taken from the
-    Arrow batch: only the captions become Python strings (no pandas, no Spark arrays).
-    """
-    from pyspark.sql.types import IntegerType, StructField, StructType
-
-    from curation.wordmatch import matcher_key
-
-    key = matcher_key(lemmas_by_label(), compat_unescaped)
-    schema = StructType([StructField(f.name, f.dataType, True) for f in df.schema.fields]
-                        + [StructField("label", IntegerType(), True), StructField("n", IntegerType(), False)])
-    return df.mapInArrow(_match_batches(key, caption_col, path_col), schema)
-
-
-def _match_batches(key, caption_col: str, path_col: Optional[str]):
-    def run(batches):
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        from curation.wordmatch import cached_matcher
-
-        matcher = cached_matcher(key)
-        for batch in batches:
-            captions = batch.column(caption_col)
-            blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(captions), ""), True)
-            status = np.where(blank.to_numpy(zero_copy_only=False), NO_CAPTION, NO_CLASS)
-            if path_col is not None:
-                path = batch.column(path_col)
-                bad = pc.fill_null(pc.or_(pc.equal(path, ""), pc.match_substring_regex(path, "[\t\r\n]")), True)
-                status[bad.to_numpy(zero_copy_only=False)] = BAD_PATH
-            usable = np.flatnonzero(status == NO_CLASS)
-            rows, labels = matcher.match_batch(captions.take(pa.array(usable)).to_pylist())
-            rows = usable[rows]
-            n = np.bincount(rows, minlength=batch.num_rows)
-            taken = batch.take(pa.array(rows, pa.int64()))
-            yield pa.RecordBatch.from_arrays(
-                taken.columns + [pa.array(labels, pa.int32()), pa.array(n[rows], pa.int32())],
-                names=batch.schema.names + ["label", "n"])
-            without = np.flatnonzero(n == 0)
-            yield pa.RecordBatch.from_arrays(
-                [pa.nulls(len(without), f.type) for f in batch.schema] + [pa.nulls(len(without), pa.int32()),
-                                                                          pa.array(status[without], pa.int32())],
-                names=batch.schema.names + ["label", "n"])
-
-    return run
+from jobs.io.tables import FORMATS
 
 
 def default_freq_path(out: str) -> str:
@@ -124,8 +58,8 @@ def run_cls(spark, cfg: ClsConfig):
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
-    from jobs import output
-    from jobs.freq import count_classes, read_table, write_frequency_and_plot
+    from jobs.io import output
+    from jobs.io.tables import read_table, write_frequency_and_plot
 
     df = read_table(spark, cfg.captions, cfg.format, [cfg.filepath_col, cfg.caption_col], what="captions")
     df = df.select(F.col(cfg.filepath_col).cast("string").alias("filepath"),

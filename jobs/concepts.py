@@ -19,7 +19,7 @@ from curation import concepts
 from curation.report import StageReport
 from jobs.base import Job, main_for
 from jobs.config import opt
-from jobs.output import finish_local_file, local_out, write_local, write_local_bytes
+from jobs.io.output import finish_local_file, local_out, write_local, write_local_bytes
 
 
 # ---------------------------------------------------------------- classes
@@ -144,7 +144,7 @@ class TableConfig:
 
 
 def run_table(spark, cfg: TableConfig):
-    from jobs.output import atomic_dir
+    from jobs.io.output import atomic_dir
 
     table = concepts.load_concepts()
     keep = table[table["label"].isin(concepts.class_subset_labels(cfg.subset))]

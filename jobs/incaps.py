@@ -30,7 +30,7 @@ from curation.report import StageReport
 from curation.sampling import SAMPLING_MODES
 from jobs.base import Job, main_for
 from jobs.config import check_roots, opt
-from jobs import output
+from jobs.io import output
 
 #: the kept rows of the parse: `line` is the TSV line (filepath, label, caption) without its
 #: newline; `chunk` and `idx` (position in the chunk) give the JSON order, `bucket` the

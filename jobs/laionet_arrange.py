@@ -25,7 +25,7 @@ from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from jobs.base import Job, main_for
 from jobs.config import opt
-from jobs.output import atomic_dir, finish_file, glob, local_path, require_input
+from jobs.io.output import atomic_dir, finish_file, glob, local_path, require_input
 
 @dataclass
 class ArrangeConfig:
@@ -75,8 +75,8 @@ def list_shards(spark, shards: str) -> List[str]:
 
 def read_index(spark, metadata: str):
     """The metadata DataFrame and its laion_index -> wnid index (checked: integer, unique);
-    `laion_index` may be the pandas index of a published metadata file (`jobs.metadata`)."""
-    from jobs.metadata import read_metadata
+    `laion_index` may be the pandas index of a published metadata file (`jobs.io.metadata`)."""
+    from jobs.io.metadata import read_metadata
 
     meta = read_metadata(spark, metadata, "metadata")
     types = dict(meta.dtypes)

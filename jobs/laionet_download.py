@@ -14,7 +14,7 @@ config and report live beside the folder (`<out>.config.yaml`, `<out>.report.jso
 
 `laion_index` travels as an additional column into every sample's `.json`: arrange
 identifies samples by it, never by their position in a shard. The authors' published
-metadata (pandas files with the LAION index as the DataFrame index, `jobs/metadata.py`)
+metadata (pandas files with the LAION index as the DataFrame index, `jobs/io/metadata.py`)
 is taken as it is: img2dataset reads only columns, so the job first streams the columns it
 needs, the index renamed `laion_index`, into a copy beside `--out`, removed when the run ends.
 
@@ -40,7 +40,7 @@ from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from jobs.base import Job, main_for
 from jobs.config import opt
-from jobs.output import check_output, claim_folder, delete, finish_file, glob, local_path, read_text, require_input
+from jobs.io.output import check_output, claim_folder, delete, finish_file, glob, local_path, read_text, require_input
 
 #: a metadata file with more rows is handed to img2dataset in pieces (see the module doc)
 MAX_ROWS_PER_FILE = 1_000_000
@@ -175,7 +175,7 @@ def read_stats(spark, out: str) -> List[dict]:
 def check_metadata(spark, cfg: DownloadConfig) -> Tuple[int, str]:
     """Fail early (one line) on a missing input or column; return (rows, the column that
     holds the id: `id_col`, or the pandas index of a published metadata file)."""
-    from jobs.metadata import INDEX, index_column
+    from jobs.io.metadata import INDEX, index_column
 
     require_input(spark, cfg.metadata, "metadata")
     df = spark.read.parquet(cfg.metadata)

@@ -20,7 +20,7 @@ from curation.frequency import frequency_text
 from curation.report import StageReport
 from jobs.base import Job, main_for
 from jobs.config import opt
-from jobs.output import atomic_dir, finish_file, require_input, write_text
+from jobs.io.output import atomic_dir, finish_file, require_input, write_text
 
 SAFE_NSFW = "UNLIKELY"
 

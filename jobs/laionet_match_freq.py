@@ -45,7 +45,7 @@ def incaps_targets(spark, path: str) -> Dict[str, int]:
     from curation.concepts import wnids
     from curation.t2t import class_targets, wnid_of_filename
     from jobs.laionet_t2t import load_queries
-    from jobs.output import require_input
+    from jobs.io.output import require_input
 
     require_input(spark, path, "ImageNet-Captions")
     if path.endswith(".json"):
@@ -66,7 +66,7 @@ def read_metadata(spark, path: str, what: str):
     from pyspark.sql import functions as F
 
     from curation.concepts import WNID_ALIASES
-    from jobs.metadata import read_metadata as read_laionet_metadata
+    from jobs.io.metadata import read_metadata as read_laionet_metadata
 
     df = read_laionet_metadata(spark, path, what)
     missing = [c for c in ("laion_index", "wnid", "TEXT") if c not in df.columns]
@@ -86,8 +86,8 @@ def run(spark, cfg: MatchFreqConfig) -> StageReport:
     from curation.frequency import frequency_text
     from curation.plots import long_tail_png
     from curation.t2t import match_frequencies, shortfall_lines
-    from jobs import output
-    from jobs.freq import plot_path_for
+    from jobs.io import output
+    from jobs.io.tables import plot_path_for
 
     targets = incaps_targets(spark, cfg.captions_df)
     laionet = read_metadata(spark, cfg.df, "LAIONet success metadata")

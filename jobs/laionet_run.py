@@ -138,7 +138,7 @@ def stage_named(name: str) -> Stage:
 def run(spark, cfg: RunConfig) -> Dict[str, dict]:
     """Run (or skip) each selected stage; returns {stage: report dict}."""
     from jobs.config import check_paths, config_inputs
-    from jobs.output import guarded, read_report, stage_complete
+    from jobs.io.output import guarded, read_report, stage_complete
     from jobs.progress import set_label
 
     check_paths(cfg)  # every stage's output against the run's inputs (also done by `execute`)

@@ -29,7 +29,7 @@ from curation.queries import QUERY_KEYS, QUERY_TYPES, query_column, queries_for,
 from curation.report import StageReport
 from jobs.base import Job, main_for
 from jobs.config import opt
-from jobs.output import atomic_dir, require_input
+from jobs.io.output import atomic_dir, require_input
 from udfs.encoders import DEVICES, ENCODERS, PRECISIONS, EncoderSpec
 
 #: a scoring partition holds at least this many caption batches (see `scoring_partitions`)

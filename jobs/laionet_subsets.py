@@ -86,10 +86,11 @@ def run_subsets(spark, cfg: SubsetsConfig):
     from pyspark.sql import functions as F
 
     from curation.laionet_subsets import output_names, select_subset
-    from jobs import output
-    from jobs.freq import wnid_label, write_frequency_and_plot
+    from jobs.io import output
+    from jobs.classes import wnid_label
+    from jobs.io.tables import write_frequency_and_plot
 
-    from jobs.metadata import read_metadata
+    from jobs.io.metadata import read_metadata
 
     meta = read_metadata(spark, cfg.df, "success metadata")
     missing = [c for c in ("laion_index", "wnid", "TEXT", cfg.similarity_col) if c not in meta.columns]

@@ -33,7 +33,7 @@ from curation.report import StageReport
 from curation.t2t import ASSIGN_RULES
 from jobs.base import Job, main_for
 from jobs.config import opt
-from jobs.output import atomic_dir, exists, glob, local_path, read_text, require_input
+from jobs.io.output import atomic_dir, exists, glob, local_path, read_text, require_input
 
 _NPY_RE = re.compile(r"^text_emb_(\d+)\.npy$")
 
@@ -127,7 +127,7 @@ class T2TSubsetConfig:
 def run_embed(spark, cfg: EmbedConfig) -> StageReport:
     from pyspark.sql import functions as F
 
-    from jobs.laionet_label import read_laion
+    from jobs.io.laion import read_laion
     from udfs.knn import EMBEDDING_SCHEMA, embed_batches
 
     spec = cfg.encoder_spec().resolve()
@@ -169,7 +169,7 @@ def precomputed_slices(spark, laion: str, text_emb: str, rows_per_task: int) -> 
     import pyarrow.parquet as pq
 
     from curation.laion import part_number
-    from jobs.laionet_label import read_laion
+    from jobs.io.laion import read_laion
 
     # read_laion checks the part names, numbers and footers
     parts = {part_number(f): _local(f) for f in read_laion(spark, laion).files}
@@ -224,7 +224,7 @@ def query_folder(spark, out: str) -> str:
     executor reaches, like the output itself), leftovers of killed runs removed first."""
     import uuid
 
-    from jobs.output import delete
+    from jobs.io.output import delete
 
     base = out.rstrip("/")
     for stale in glob(spark, f"{base}.__queries-*"):
@@ -304,7 +304,7 @@ def _encoder_corpus(spark, cfg: T2TSearchConfig):
     import yaml
 
     if not exists(spark, cfg.text_emb):
-        from jobs.output import guarded
+        from jobs.io.output import guarded
 
         # --text-emb is this search's input, made here when missing: the embed job writes
         # it under its own rules (its input --laion; --out was checked against --text-emb)
@@ -341,7 +341,7 @@ def run_search(spark, cfg: T2TSearchConfig) -> StageReport:
         emb_report = json.loads(read_text(spark, cfg.text_emb.rstrip("/") + "/_report.json"))
         corpus_rows, corpus_dim = emb_report["kept"], emb_report["info"]["dim"]
         where = f"the embeddings in {cfg.text_emb}"
-    from jobs.output import check_output, delete
+    from jobs.io.output import check_output, delete
 
     check_output(spark, cfg.out)  # before the queries are encoded beside it
     folder = query_folder(spark, cfg.out)
@@ -427,7 +427,7 @@ def greedy_choices(spark, search):
 def run_subset(spark, cfg: T2TSubsetConfig) -> StageReport:
     from pyspark.sql import functions as F
 
-    from jobs.metadata import laion_rows
+    from jobs.io.metadata import laion_rows
 
     require_input(spark, cfg.search, "t2t-search output")
     search = spark.read.parquet(cfg.search).select("filename", "wnid", "rank", "laion_index", "similarity")

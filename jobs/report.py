@@ -347,7 +347,7 @@ def build_page(cfg: ReportConfig) -> Dict[str, Any]:
 
 def write_report(cfg: ReportConfig) -> Tuple[Dict[str, Any], str]:
     """Build and write the page; returns (page, its path)."""
-    from jobs.output import write_local_bytes
+    from jobs.io.output import write_local_bytes
 
     page = build_page(cfg)
     out = cfg.out_path()

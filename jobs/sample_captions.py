@@ -100,7 +100,7 @@ class SampleCaptionsConfig:
 
 
 def run_sample_captions(_spark, cfg: SampleCaptionsConfig):
-    from jobs.output import finish_local_file, local_out, write_local
+    from jobs.io.output import finish_local_file, local_out, write_local
 
     out = local_out(cfg)
     rows = generate_captions(cfg.rows, cfg.seed)

@@ -57,7 +57,7 @@ def run(_spark, cfg: SampleLaionConfig) -> StageReport:
 
     from curation.concepts import load_lemma_map
     from curation.sample_laion import SampleLaion, laion_schema, rows_per_part
-    from jobs.output import sidecar_yaml
+    from jobs.io.output import sidecar_yaml
 
     fs, root = pafs.FileSystem.from_uri(cfg.out) if "://" in cfg.out else (pafs.LocalFileSystem(), cfg.out)
     root = root.rstrip("/")

@@ -390,7 +390,7 @@ def test_study_presets_reencode():
 def test_hostile_wnids_and_indices_write_nothing_outside_the_target(spark, tmp_path):
     """Values from the metadata and the tars never become paths unchecked: each hostile
     row is dropped with a counted reason and only the one good image is written."""
-    from jobs import output
+    from jobs.io import output
 
     shards = tmp_path / "shards"
     shards.mkdir()
@@ -424,7 +424,7 @@ def test_success_metadata_never_replaces_a_users_file_or_the_input(spark, datase
     this job did not write (the authors' published one) is refused before any rename, and
     so is a name equal to --metadata; --overwrite replaces a foreign one."""
     from curation.errors import InputError
-    from jobs import output
+    from jobs.io import output
 
     root, expected, _ = dataset
     theirs = root / "laionet_thresh0.7_success12.parquet"

@@ -33,7 +33,7 @@ def _corpus(n=300, seed=2):
 
 def _expected(corpus, escape=True, single_label=False):
     """The original recipe: one case-insensitive regex pass per class."""
-    from jobs.cls import lemmas_by_label
+    from jobs.classes import lemmas_by_label
 
     valid = corpus[corpus.filepath.notna() & ~corpus.filepath.fillna("").str.contains("[\t\r\n]")]
     captions = valid.caption
@@ -224,13 +224,13 @@ def test_cls_of_5m_rows_with_a_small_driver(tmp_path):
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    from curation.wordmatch import cached_matcher, matcher_key
-    from jobs.cls import lemmas_by_label
+    from curation.wordmatch import matcher_from_key, matcher_key
+    from jobs.classes import lemmas_by_label
 
     # 500k captions "<10 lemmas> <i>" that each mention exactly 10 classes: 5M output rows
     # (the writer's work) for a tenth of the matching
     by_label = lemmas_by_label()
-    matcher = cached_matcher(matcher_key(by_label, False))
+    matcher = matcher_from_key(matcher_key(by_label, False))
     names = [lemmas[0] for _, lemmas in sorted(by_label.items())]
     groups = [" ".join(names[i:i + 10]) for i in range(0, len(names) - 9, 10)]
     rows, _ = matcher.match_batch([f"{g} 7" for g in groups])

@@ -241,7 +241,7 @@ def test_cli_without_wordnet_says_how_to_get_it(curate_cmd, tmp_path, corrupt):
 
 def test_table_job_writes_the_concept_table_as_a_dataset(spark, tmp_path):
     from jobs.concepts import TableConfig, run_table
-    from jobs.output import read_report
+    from jobs.io.output import read_report
 
     out = str(tmp_path / "concepts")
     run_table(spark, TableConfig(out=out, subset="imagenet100"))

@@ -89,7 +89,7 @@ def test_rerun_after_killed_run_removes_its_temporary_outputs(spark, tmp_path):
     """What a killed driver leaves (`<out>.__tmp-*` directories and files) is removed by the
     next run writing the same output; other outputs' temporaries are left alone."""
     from curation.report import StageReport
-    from jobs import output
+    from jobs.io import output
     from jobs.base import execute
     from jobs.cli import discover
     from jobs.concepts import TableConfig

@@ -35,7 +35,7 @@ def test_plot_is_a_valid_png_of_the_expected_size():
 def test_write_frequency_and_plot_without_spark(tmp_path):
     from curation.concepts import classnames
     from curation.frequency import read_frequency_file
-    from jobs.freq import write_frequency_and_plot
+    from jobs.io.tables import write_frequency_and_plot
 
     freq, png = write_frequency_and_plot(None, {0: 3, 999: 1}, str(tmp_path / "f" / "class_frequency_x_ori.txt"), "x")
     assert png == str(tmp_path / "f" / "class_frequency_x_ori.png")

@@ -14,7 +14,8 @@ import pytest
 from curation.laion import INDEX_SHIFT_PER_PART, part_number
 from curation.matching import laionet_reference_match
 from jobs.base import execute
-from jobs.laionet_label import JOBS, MatchConfig, read_laion, run_label, run_subset
+from jobs.io.laion import read_laion
+from jobs.laionet_label import JOBS, MatchConfig, run_label, run_subset
 from jobs.sample_data import JOB as SAMPLE_JOB
 from jobs.sample_data import SampleLaionConfig
 from jobs.sample_data import run as run_sample
@@ -96,7 +97,7 @@ def test_laion_index_part_lookup_paths_agree(spark, parts, lookup, monkeypatch):
     """The part offset is looked up by file size (distinct sizes), by file name (else),
     in a CASE WHEN or a map (many files), or found by the regex (a file not listed): all
     give the same index."""
-    import jobs.laionet_label as label
+    import jobs.io.laion as label
 
     laion = read_laion(spark, parts)
     sizes = [os.path.getsize(f.replace("file:", "")) for f in laion.files]

@@ -13,7 +13,7 @@ import pytest
 from curation.errors import InputError
 from curation.sample_images import SampleImageServer, sample_url
 from jobs.config import build_config
-from jobs.metadata import PANDAS_UNNAMED_INDEX, read_metadata
+from jobs.io.metadata import PANDAS_UNNAMED_INDEX, read_metadata
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 

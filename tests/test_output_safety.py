@@ -116,7 +116,7 @@ def test_a_derived_output_name_that_hits_an_input_is_refused_before_any_rename(s
     """Names known only at run time (e.g. `_success<N>`) are checked when written."""
     from curation.errors import InputError
     from curation.report import StageReport
-    from jobs import output
+    from jobs.io import output
     from jobs.concepts import TableConfig
 
     inp = tmp_path / "in"
@@ -165,7 +165,7 @@ def test_a_users_single_file_is_refused_and_ours_is_replaced(spark, tmp_path):
     """The presets write the authors' frequency-file names: a file without our sidecar is
     theirs. (`write_single_csv`, `write_text`, `write_bytes` share this rule.)"""
     from curation.errors import InputError
-    from jobs import output
+    from jobs.io import output
     from jobs.freq import FreqConfig
 
     freq = tmp_path / "class_frequency_yfcc15m_cls.txt"
@@ -193,7 +193,7 @@ class Killed(BaseException):
 @pytest.mark.parametrize("step", ["aside", "place", "delete"])
 def test_a_replace_killed_at_each_step_leaves_old_or_new_and_the_next_run_cleans_up(spark, tmp_path, step):
     from curation.report import StageReport
-    from jobs import output
+    from jobs.io import output
     from jobs.concepts import TableConfig
 
     out = str(tmp_path / "out")
@@ -231,7 +231,7 @@ def test_a_replace_killed_at_each_step_leaves_old_or_new_and_the_next_run_cleans
 
 KILL_SCRIPT = """
 import os, signal, sys
-from jobs import output
+from jobs.io import output
 step, new, dst = sys.argv[1:]
 def kill(name):
     if name == step:
@@ -245,7 +245,7 @@ output.replace_path(None, new, dst)
 def test_a_real_kill_during_a_local_replace(tmp_path, kind):
     """SIGKILL at each step of `replace_path` (local paths, no Spark): the reader sees the
     complete old or new output; `recover` restores the old one when it was aside."""
-    from jobs import output
+    from jobs.io import output
 
     def make(path, text):
         if kind == "dir":

@@ -1,4 +1,4 @@
-"""Parquet written by the Python workers (`jobs.output.write_parquet_in_tasks`): one file
+"""Parquet written by the Python workers (`jobs.io.output.write_parquet_in_tasks`): one file
 per partition from the attempt Spark accepted, whatever failed or was killed before."""
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from tests.conftest import REPO
 _SCRIPT = r"""
 import json, os, sys
 sys.path.insert(0, {repo!r})
-from jobs import output
+from jobs.io import output
 from jobs.session import create_session
 
 out, seen = sys.argv[1], sys.argv[2]
@@ -64,7 +64,7 @@ def test_failed_and_killed_attempts_leave_one_file_per_partition(tmp_path):
 
 
 def test_no_rows_at_all_still_gives_a_dataset_with_the_schema(spark, tmp_path):
-    from jobs import output
+    from jobs.io import output
 
     out = str(tmp_path / "empty")
     df = spark.range(0, 100, numPartitions=3).selectExpr("id", "cast(id as string) as s")
@@ -77,7 +77,7 @@ def test_no_rows_at_all_still_gives_a_dataset_with_the_schema(spark, tmp_path):
 
 
 def test_a_batch_of_the_wrong_type_fails_the_job_and_leaves_no_file(spark, tmp_path):
-    from jobs import output
+    from jobs.io import output
 
     out = str(tmp_path / "wrong")
     df = spark.range(0, 10, numPartitions=1)
@@ -92,7 +92,7 @@ def test_a_batch_of_the_wrong_type_fails_the_job_and_leaves_no_file(spark, tmp_p
 
 
 def test_outputs_that_are_not_local_are_written_by_spark_with_the_same_rows(spark, tmp_path, monkeypatch):
-    from jobs import output
+    from jobs.io import output
 
     df = spark.range(0, 5000, numPartitions=2).selectExpr("id", "cast(id % 13 as string) as s")
 
@@ -116,7 +116,7 @@ def test_a_file_the_driver_cannot_see_is_a_clear_error(spark, tmp_path, monkeypa
     not where the driver looks. That is an error naming the cause, not a partial output."""
     import udfs.parquet_sink as sink
     from curation.errors import InputError
-    from jobs import output
+    from jobs.io import output
 
     real = sink.write_batches
 

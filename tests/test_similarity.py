@@ -194,7 +194,7 @@ def test_bad_model_files_are_one_line_errors(tmp_path, tiny_clip):
 def test_similarity_job_scores_single_wnid_rows(spark, tmp_path, tiny_clip):
     from jobs.config import build_config
     from jobs.laionet_similarity import SimilarityConfig, run
-    from jobs.output import read_report
+    from jobs.io.output import read_report
 
     subset = write_subset(spark, str(tmp_path / "subset"))
     out = str(tmp_path / "similarity")

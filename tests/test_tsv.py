@@ -40,7 +40,7 @@ def test_pandas_reads_back_every_value_without_tab_or_newline_loss():
 
 
 def _write(spark, tmp_path, pdf, name, partitions=3, rows=True, **kw):
-    from jobs import output
+    from jobs.io import output
 
     df = spark.createDataFrame(pdf).repartition(partitions)
     df = df if rows else df.where("false")
@@ -75,7 +75,7 @@ def test_spark_writer_nulls_and_numbers_as_pandas(spark, tmp_path):
 
 
 def test_reader_reads_as_pandas(spark, tmp_path):
-    from jobs import output
+    from jobs.io import output
 
     pdf = _frame(AWKWARD)
     path = tmp_path / "r.tsv"

@@ -5,7 +5,7 @@ import warnings
 import pandas as pd
 import pytest
 
-from curation.wordmatch import WordMatcher, cached_matcher, fold_case, matcher_key, original_pattern
+from curation.wordmatch import WordMatcher, fold_case, matcher_key, original_pattern
 
 LEMMAS = {
     0: ["fox", "red fox"],
@@ -76,7 +76,18 @@ def test_fold_case_keeps_positions():
     assert len(fold_case("İstanbul FOX")) == len("İstanbul FOX")
 
 
-def test_cached_matcher_is_built_once_per_key():
+def test_a_worker_builds_a_matcher_once_per_key():
+    from udfs.matcher import word_matcher
+    from udfs.worker import on_worker
+
     key = matcher_key(LEMMAS, False)
-    assert cached_matcher(key) is cached_matcher(matcher_key(dict(LEMMAS), False))
-    assert cached_matcher(key) is not cached_matcher(matcher_key(LEMMAS, True))
+    assert word_matcher(key) is word_matcher(matcher_key(dict(LEMMAS), False))
+    assert word_matcher(key) is not word_matcher(matcher_key(LEMMAS, True))
+    assert word_matcher(key).labels("a red Fox and an ant") == WordMatcher(LEMMAS).labels("a red Fox and an ant")
+    # objects sharing a slot replace each other: only the last is kept
+    built = []
+    first = on_worker(("test-slot", 1), lambda: built.append(1) or [1], slot="test")
+    assert on_worker(("test-slot", 1), lambda: built.append(2) or [2], slot="test") is first
+    on_worker(("test-slot", 2), lambda: built.append(3) or [3], slot="test")
+    assert on_worker(("test-slot", 1), lambda: built.append(4) or [4], slot="test") == [4]
+    assert built == [1, 3, 4]

@@ -29,7 +29,6 @@ Why it is shaped like this:
 import json
 import os
 import socket
-import threading
 from dataclasses import dataclass, replace
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlparse
@@ -390,21 +389,14 @@ class SentenceTransformerEncoder(TextEncoder):
         return out
 
 
-_CACHE: Dict[Tuple[EncoderSpec, str, str], TextEncoder] = {}
-_LOCK = threading.Lock()
-
-
 def get_text_encoder(spec: EncoderSpec) -> TextEncoder:
     """The process-wide encoder for `spec` on this task's device (built on first use)."""
     device, precision = task_device(spec)
     limit_threads_to_task()
-    key = (spec, device, precision)
-    with _LOCK:
-        enc = _CACHE.get(key)
-        if enc is None:
-            cls = OpenClipTextEncoder if spec.encoder == "open_clip" else SentenceTransformerEncoder
-            enc = _CACHE[key] = cls(spec, device, precision)
-    return enc
+    from udfs.worker import on_worker
+
+    cls = OpenClipTextEncoder if spec.encoder == "open_clip" else SentenceTransformerEncoder
+    return on_worker(("text-encoder", spec, device, precision), lambda: cls(spec, device, precision))
 
 
 # ---------------------------------------------------------------- Spark UDF

@@ -39,8 +39,6 @@ class SearchOptions:
     chunk_rows: int = 1_000_000
 
 
-_BLOCK_TOPK: dict = {}
-
 #: texts per query piece (one encode task, one npy file)
 QUERY_PIECE_ROWS = 8192
 
@@ -96,17 +94,12 @@ class QueryPieces:
         return out
 
 
-_QUERY_CHUNK: dict = {}
-
-
 def query_chunk(pieces: QueryPieces, start: int, stop: int) -> np.ndarray:
     """Rows [start, stop) of the query embeddings, read once per Python worker (only the
     last chunk is kept: the chunks' searches run one after the other)."""
-    key = (pieces, start, stop)
-    if key not in _QUERY_CHUNK:
-        _QUERY_CHUNK.clear()
-        _QUERY_CHUNK[key] = pieces.read(start, stop)
-    return _QUERY_CHUNK[key]
+    from udfs.worker import on_worker
+
+    return on_worker(("query-chunk", pieces, start, stop), lambda: pieces.read(start, stop), slot="query-chunk")
 
 
 def encode_query_pieces(spec, pieces: QueryPieces) -> Callable[[pd.DataFrame], pd.DataFrame]:
@@ -134,9 +127,9 @@ def _shortlist_backend(device: str) -> Tuple[Optional[knn.BlockTopK], str]:
     resolved, _ = task_device(EncoderSpec(device=device))
     if not resolved.startswith("cuda"):
         return None, "fp32"
-    if resolved not in _BLOCK_TOPK:
-        _BLOCK_TOPK[resolved] = knn.torch_block_topk(resolved)
-    return _BLOCK_TOPK[resolved], "fp16"
+    from udfs.worker import on_worker
+
+    return on_worker(("block-topk", resolved), lambda: knn.torch_block_topk(resolved)), "fp16"
 
 
 def search_chunks(chunks: Iterable[Tuple[np.ndarray, np.ndarray]], queries: np.ndarray,

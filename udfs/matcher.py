@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable, Dict, Iterable, Iterator, Mapping, Tuple
+from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
@@ -22,8 +22,7 @@ from pyspark.accumulators import AccumulatorParam
 
 from curation.laion import INDEX_COLUMN, TEXT_COLUMN
 from curation.matching import MATCH_MODES, PAD_AFTER, PAD_BEFORE, CaptionMatches, LemmaMatcher
-
-_MATCHERS: Dict[str, LemmaMatcher] = {}
+from udfs.worker import on_worker
 
 BatchFunction = Callable[[Iterable[pa.RecordBatch]], Iterator[pa.RecordBatch]]
 
@@ -35,11 +34,15 @@ def matcher_key(lemma_to_wnid: Mapping[str, str], mode: str) -> str:
 
 
 def cached_matcher(key: str, lemma_to_wnid: Mapping[str, str], mode: str) -> LemmaMatcher:
-    """This worker's matcher for `key`, built on first use."""
-    matcher = _MATCHERS.get(key)
-    if matcher is None:
-        matcher = _MATCHERS[key] = LemmaMatcher(lemma_to_wnid, mode)
-    return matcher
+    """This worker's lemma matcher for `key` (`udfs.worker.on_worker`)."""
+    return on_worker(("lemma-matcher", key), lambda: LemmaMatcher(lemma_to_wnid, mode))
+
+
+def word_matcher(key):
+    """This worker's whole-word class matcher for a `curation.wordmatch.matcher_key`."""
+    from curation.wordmatch import matcher_from_key
+
+    return on_worker(("word-matcher", key), lambda: matcher_from_key(key))
 
 
 class CaptionCounts(AccumulatorParam):
@@ -91,7 +94,7 @@ def _matches(batch: pa.RecordBatch, matcher: LemmaMatcher, counts) -> CaptionMat
 def label_batches(lemma_to_wnid: Mapping[str, str], mode: str, counts) -> BatchFunction:
     """mapInArrow function: (laion_index, TEXT or `PADDED_TEXT_COLUMN`) -> one row per
     (caption, lemma) found: (laion_index, wnid, lemma), wnid and lemma dictionary-encoded
-    (for `jobs.output.write_parquet_in_tasks`, which decodes them for Spark's writer).
+    (for `jobs.io.output.write_parquet_in_tasks`, which decodes them for Spark's writer).
     `counts`: an accumulator of `CaptionCounts`."""
     key = matcher_key(lemma_to_wnid, mode)
     lemma_to_wnid = dict(lemma_to_wnid)
@@ -142,3 +145,42 @@ def subset_batches(lemma_to_wnid: Mapping[str, str], mode: str, counts) -> Batch
 def _lemma_arrays(matcher: LemmaMatcher) -> Tuple[pa.Array, pa.Array]:
     return pa.array(matcher.lemmas, pa.string()), pa.array(matcher.wnids, pa.string())
 
+
+# ---------------------------------------------------------------- ImageNet classes of captions (cls, freq)
+#: `n` of a `jobs.classes.match_classes` row that is not a (row, class) pair: why the row has no class
+NO_CLASS, NO_CAPTION, BAD_PATH = 0, -1, -2
+
+
+def class_batches(key, caption_col: str, path_col: Optional[str]) -> BatchFunction:
+    """mapInArrow function of `jobs.classes.match_classes`: per Arrow batch, one row per
+    (row, class its caption mentions) + `label` + `n`, then the rows without class with
+    null columns and `n` = NO_CLASS / NO_CAPTION / BAD_PATH."""
+    def run(batches):
+        import numpy as np
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        matcher = word_matcher(key)
+        for batch in batches:
+            captions = batch.column(caption_col)
+            blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(captions), ""), True)
+            status = np.where(blank.to_numpy(zero_copy_only=False), NO_CAPTION, NO_CLASS)
+            if path_col is not None:
+                path = batch.column(path_col)
+                bad = pc.fill_null(pc.or_(pc.equal(path, ""), pc.match_substring_regex(path, "[\t\r\n]")), True)
+                status[bad.to_numpy(zero_copy_only=False)] = BAD_PATH
+            usable = np.flatnonzero(status == NO_CLASS)
+            rows, labels = matcher.match_batch(captions.take(pa.array(usable)).to_pylist())
+            rows = usable[rows]
+            n = np.bincount(rows, minlength=batch.num_rows)
+            taken = batch.take(pa.array(rows, pa.int64()))
+            yield pa.RecordBatch.from_arrays(
+                taken.columns + [pa.array(labels, pa.int32()), pa.array(n[rows], pa.int32())],
+                names=batch.schema.names + ["label", "n"])
+            without = np.flatnonzero(n == 0)
+            yield pa.RecordBatch.from_arrays(
+                [pa.nulls(len(without), f.type) for f in batch.schema] + [pa.nulls(len(without), pa.int32()),
+                                                                          pa.array(status[without], pa.int32())],
+                names=batch.schema.names + ["label", "n"])
+
+    return run

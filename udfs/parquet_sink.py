@@ -7,7 +7,7 @@ label job that was about a quarter of the whole job's time. Written here, the ba
 from Arrow to parquet in C++ (pyarrow), and Spark gets back one small status row per
 task.
 
-The commit protocol (the driver side is `jobs.output.write_parquet_in_tasks`):
+The commit protocol (the driver side is `jobs.io.output.write_parquet_in_tasks`):
 - every task attempt writes one file `<attempts>/part-<partition>-<random>.parquet`
   (never a directory: a late attempt whose directory was removed fails, it cannot
   recreate it), or no file when it produced no rows;

@@ -23,7 +23,7 @@ import os
 from typing import Iterable, List, Optional
 
 from curation.errors import InputError
-from jobs import output
+from jobs.io import output
 
 INDEX = "laion_index"
 #: the column pandas writes for an unnamed index
@@ -123,10 +123,10 @@ def read_metadata(spark, path: str, what: str = "metadata"):
 
 def laion_rows(spark, path: str, without: Iterable[str] = ()):
     """LAION rows with `laion_index`: metadata with a LAION index (a column or a published
-    file's pandas index) as it is, else LAION parts (`jobs.laionet_label.read_laion`: the
+    file's pandas index) as it is, else LAION parts (`jobs.io.laion.read_laion`: the
     index from part number and row). Columns in `without` (but `laion_index`) are left
     out, so that a join with rows carrying them has each column once."""
-    from jobs.laionet_label import read_laion
+    from jobs.io.laion import read_laion
 
     output.require_input(spark, path, "LAION rows")
     df = read_metadata(spark, path, "LAION rows") if has_laion_index(spark, path) else read_laion(spark, path).df
