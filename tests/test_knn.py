@@ -121,15 +121,21 @@ def test_bad_arguments():
 
 
 # ---------------------------------------------------------------- the Spark search
-def _spark_topk(spark, queries, corpus, k, query_chunk=1000):
-    from jobs.laionet_t2t import search_topk
-    from udfs.knn import SearchOptions
+def _spark_topk(spark, tmp_path, queries, corpus, k, query_chunk=1000):
+    """The job's search: the queries as npy pieces (of 4, so chunks cross pieces) that the
+    search tasks read."""
+    import os
 
-    ranked, broadcasts = search_topk(spark, queries, corpus, SearchOptions(k=k, block_rows=16, device="cpu",
-                                                                          chunk_rows=25), query_chunk)
+    from jobs.laionet_t2t import search_topk
+    from udfs.knn import QueryPieces, SearchOptions
+
+    pieces = QueryPieces(str(tmp_path / "queries"), len(queries), piece_rows=4)
+    os.makedirs(pieces.folder)
+    for p, start in enumerate(range(0, len(queries), 4)):
+        pieces.write(p, queries[start:start + 4])
+    ranked = search_topk(spark, pieces, corpus, SearchOptions(k=k, block_rows=16, device="cpu", chunk_rows=25),
+                         query_chunk)
     rows = ranked.toPandas().sort_values(["qid", "rank"])
-    for bc in broadcasts:
-        bc.destroy()
     n = len(queries)
     assert list(rows.groupby("qid")["rank"].max()) == [k] * n
     return (rows["laion_index"].to_numpy().reshape(n, k), rows["similarity"].to_numpy(np.float32).reshape(n, k))
@@ -145,7 +151,7 @@ def test_spark_search_over_npy_slices_equals_brute_force(spark, tmp_path, rows_p
     assert total == 75 and dim == 16
     assert len(slices) == {1000: 2, 40: 3, 9: 9}[rows_per_task]
     queries = np.vstack([corpus[4], unit_rows(rng, 11, 16)])
-    got = _spark_topk(spark, queries, slices, 6, query_chunk=5)
+    got = _spark_topk(spark, tmp_path, queries, slices, 6, query_chunk=5)
     want = brute_force_topk(queries, corpus, ids, 6)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
@@ -153,7 +159,7 @@ def test_spark_search_over_npy_slices_equals_brute_force(spark, tmp_path, rows_p
 
 
 @pytest.mark.parametrize("partitions", [1, 2, 5])
-def test_spark_search_over_embedding_dataset_equals_brute_force(spark, partitions):
+def test_spark_search_over_embedding_dataset_equals_brute_force(spark, tmp_path, partitions):
     import pandas as pd
 
     rng = np.random.default_rng(8)
@@ -163,7 +169,7 @@ def test_spark_search_over_embedding_dataset_equals_brute_force(spark, partition
     df = spark.createDataFrame(pd.DataFrame({"laion_index": ids, "embedding": list(corpus)}),
                                "laion_index long, embedding array<float>").repartition(partitions)
     queries = np.vstack([corpus[40], unit_rows(rng, 6, 12)])
-    got = _spark_topk(spark, queries, df, 5)
+    got = _spark_topk(spark, tmp_path, queries, df, 5, query_chunk=3)
     want = brute_force_topk(queries, corpus, ids, 5)
     np.testing.assert_array_equal(got[0], want[0])
     np.testing.assert_array_equal(got[1], want[1])
