@@ -144,6 +144,14 @@ def config_keys(cls) -> List[str]:
     return [f.name for f in fields(cls)]
 
 
+def own_fields_first(cls):
+    """`fields(cls)` with the class's own fields before those it inherits from shared option
+    groups (e.g. `jobs.encoding.EncoderOptions`): a job's --help starts with its own inputs."""
+    own = set(vars(cls).get("__annotations__", {}))
+    found = fields(cls)
+    return [f for f in found if f.name in own] + [f for f in found if f.name not in own]
+
+
 def build_config(cls, values: Dict[str, Any], source: str = "config"):
     """Build and validate a config object from a {key: value} mapping."""
     known = {f.name: f for f in fields(cls)}
@@ -196,7 +204,7 @@ def make_parser(cls, prog: str, description: str = "") -> argparse.ArgumentParse
     parser.add_argument("--quiet", dest="_quiet", action="store_true",
                         help="no live progress line on the terminal")
     hints = typing.get_type_hints(cls)
-    for f in fields(cls):
+    for f in own_fields_first(cls):
         if not f.metadata.get("cli", True):
             continue
         inner, _ = _base_type(hints[f.name])
@@ -307,7 +315,9 @@ def check_roots(cfg, *keys: str) -> None:
 
 
 def config_to_dict(cfg) -> Dict[str, Any]:
-    return dataclasses.asdict(cfg)
+    """The config as a dict, the job's own fields first (the order of --help and the sidecars)."""
+    values = dataclasses.asdict(cfg)
+    return {f.name: values[f.name] for f in own_fields_first(type(cfg))}
 
 
 def config_to_yaml(cfg) -> str:

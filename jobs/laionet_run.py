@@ -17,7 +17,7 @@ import dataclasses
 import importlib
 import time
 from dataclasses import dataclass
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
 from curation.errors import ConfigError
@@ -25,7 +25,7 @@ from curation.report import start_stage_clock
 from curation.queries import QUERY_KEYS, QUERY_TYPES
 from jobs.base import Job, main_for
 from jobs.config import build_config, opt
-from udfs.encoders import DEVICES, ENCODERS, PRECISIONS, EncoderSpec
+from jobs.encoding import EncoderOptions
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ STAGES: List[Stage] = [
 
 
 @dataclass
-class RunConfig:
+class RunConfig(EncoderOptions):
     #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
     PATHS = {"laion": "input", "lemma_map": "input", "work_dir": "output_dir"}
     laion: str = opt(None, "LAION parquet parts: a directory, glob, file or URI", required=True)
@@ -78,12 +78,6 @@ class RunConfig:
     # similarity
     query_type: str = opt("name_def", "synset query", choices=QUERY_TYPES)
     query_key: str = opt("wnid", "query names the synset (wnid) or the matched lemma", choices=QUERY_KEYS)
-    encoder: str = opt("open_clip", "text encoder library", choices=ENCODERS)
-    model: str = opt("ViT-B-32", "open_clip model name / config JSON, or a sentence-transformers dir")
-    pretrained: Optional[str] = opt("openai", "open_clip pretrained tag or checkpoint path")
-    batch_size: int = opt(256, "captions per forward pass")
-    device: str = opt("auto", "encoder device", choices=DEVICES)
-    precision: str = opt("auto", "encoder precision", choices=PRECISIONS)
     partitions: int = opt(64, "similarity scoring partitions")
     # filter
     threshold: float = opt(0.82, "minimum caption-to-synset similarity")
@@ -107,9 +101,12 @@ class RunConfig:
             raise ConfigError("stages", f"unknown stage(s) {', '.join(unknown)}; known: {', '.join(known)}")
         if [s for s in known if s in self.stages] != list(self.stages):
             raise ConfigError("stages", f"list stages in pipeline order: {', '.join(known)}")
+        orphans = options_no_stage_takes()
+        if orphans:  # a programming error, named before anything runs
+            raise RuntimeError(f"laionet run option(s) {', '.join(orphans)} reach no stage: no stage's config "
+                               "has a field of that name")
         if "similarity" in self.stages:
-            EncoderSpec(self.encoder, self.model, self.pretrained, self.batch_size, self.device,
-                        self.precision).check()
+            self.encoder_spec().check()
 
     def outputs(self):
         """Every stage's output (checked against the run's inputs before Spark starts)."""
@@ -118,6 +115,17 @@ class RunConfig:
 
 def stage_output(cfg: RunConfig, stage: Stage) -> str:
     return f"{cfg.work_dir.rstrip('/')}/{stage.name}"
+
+
+#: RunConfig fields of the run itself (every other field is passed by name to the stages)
+RUN_FIELDS = ("laion", "work_dir", "stages", "force")
+
+
+def options_no_stage_takes(stages: List[Stage] = None) -> List[str]:
+    """RunConfig fields that no stage's config has: a stage field renamed without its
+    RunConfig twin would otherwise stop being passed without a word."""
+    taken = {f.name for s in (STAGES if stages is None else stages) for f in dataclasses.fields(s.resolve_job().config)}
+    return [f.name for f in dataclasses.fields(RunConfig) if f.name not in taken and f.name not in RUN_FIELDS]
 
 
 def stage_config(cfg: RunConfig, stage: Stage, job: Job):

@@ -22,15 +22,16 @@ How the work is spread:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Dict
 
 from curation.errors import InputError
 from curation.queries import QUERY_KEYS, QUERY_TYPES, query_column, queries_for, similarity_column
 from curation.report import StageReport
 from jobs.base import Job, main_for
 from jobs.config import opt
+from jobs.encoding import EncoderOptions
 from jobs.io.output import atomic_dir, require_input
-from udfs.encoders import DEVICES, ENCODERS, PRECISIONS, EncoderSpec
+from udfs.encoders import EncoderSpec
 
 #: a scoring partition holds at least this many caption batches (see `scoring_partitions`)
 ROWS_PER_PARTITION_BATCHES = 8
@@ -41,7 +42,7 @@ SUBSET_COLUMNS = {"TEXT": "string", "laion_index": "bigint", "wnids": "array<str
 
 
 @dataclass
-class SimilarityConfig:
+class SimilarityConfig(EncoderOptions):
     #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
     PATHS = {"subset": "input", "out": "output"}
     subset: str = opt(None, "subset parquet (output of `curate laionet subset`)", required=True)
@@ -49,23 +50,10 @@ class SimilarityConfig:
     query_type: str = opt("name_def", "synset query", choices=QUERY_TYPES)
     query_key: str = opt("wnid", "the query names the synset (wnid) or the matched lemma (lemma)",
                          choices=QUERY_KEYS)
-    encoder: str = opt("open_clip", "text encoder library", choices=ENCODERS)
-    model: str = opt("ViT-B-32", "open_clip model name or model-config JSON path; for "
-                                 "sentence-transformers a local model directory")
-    pretrained: Optional[str] = opt("openai", "open_clip pretrained tag or local checkpoint path "
-                                              "(ignored by sentence-transformers)")
-    batch_size: int = opt(256, "captions per forward pass")
-    device: str = opt("auto", "auto = the GPU Spark assigns to the task (fp16), else CPU (fp32)",
-                      choices=DEVICES)
-    precision: str = opt("auto", "auto = fp16 on GPU, fp32 on CPU", choices=PRECISIONS)
     partitions: int = opt(64, "most scoring partitions; each gets at least "
                               f"{ROWS_PER_PARTITION_BATCHES} x batch_size rows, so a small input gets "
                               "fewer; set by the row count and these options only, so results do not "
                               "depend on the input partitioning or the cluster")
-
-    def encoder_spec(self) -> EncoderSpec:
-        return EncoderSpec(encoder=self.encoder, model=self.model, pretrained=self.pretrained,
-                           batch_size=self.batch_size, device=self.device, precision=self.precision)
 
     def validate(self) -> None:
         from curation.errors import ConfigError

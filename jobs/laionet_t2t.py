@@ -24,7 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import List, Optional, Tuple
 from urllib.parse import urlparse
 
@@ -33,6 +33,7 @@ from curation.report import StageReport
 from curation.t2t import ASSIGN_RULES
 from jobs.base import Job, main_for
 from jobs.config import opt
+from jobs.encoding import EncoderOptions
 from jobs.io.output import atomic_dir, exists, glob, local_path, read_text, require_input
 
 _NPY_RE = re.compile(r"^text_emb_(\d+)\.npy$")
@@ -40,29 +41,7 @@ _NPY_RE = re.compile(r"^text_emb_(\d+)\.npy$")
 
 # ---------------------------------------------------------------- configs
 @dataclass
-class EncoderFields:
-    """The text encoder (the same options as the similarity job)."""
-    encoder: str = opt("open_clip", "text encoder", choices=("open_clip", "sentence-transformers"))
-    model: str = opt("ViT-B-32", "open_clip model name or model-config JSON (or a sentence-transformers dir)")
-    pretrained: Optional[str] = opt("openai", "open_clip pretrained tag or local checkpoint")
-    batch_size: int = opt(256, "texts per encoder batch")
-    device: str = opt("auto", "where encoding and search run: auto = the GPU Spark gave the task, if any",
-                      choices=("auto", "cpu", "cuda"))
-    precision: str = opt("auto", "encoder precision (auto: fp16 on GPU, fp32 on CPU)",
-                         choices=("auto", "fp32", "fp16", "bf16"))
-
-    def encoder_spec(self):
-        from udfs.encoders import EncoderSpec
-
-        return EncoderSpec(encoder=self.encoder, model=self.model, pretrained=self.pretrained,
-                           batch_size=self.batch_size, device=self.device, precision=self.precision)
-
-    def encoder_config(self) -> dict:
-        return {f.name: getattr(self, f.name) for f in fields(EncoderFields)}
-
-
-@dataclass
-class EmbedConfig(EncoderFields):
+class EmbedConfig(EncoderOptions):
     #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
     PATHS = {"laion": "input", "out": "output"}
     laion: str = opt(None, "LAION parquet parts (directory or glob)", required=True)
@@ -73,7 +52,7 @@ class EmbedConfig(EncoderFields):
 
 
 @dataclass
-class T2TSearchConfig(EncoderFields):
+class T2TSearchConfig(EncoderOptions):
     #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
     PATHS = {"captions_json": "input", "laion": "input", "text_emb": "input", "out": "output"}
     captions_json: str = opt(None, "ImageNet-Captions json (list of {filename, title, tags, description})",

@@ -81,6 +81,24 @@ def test_run_rejects_unknown_or_unordered_stages(tmp_path, tiny_model):
         build_config(RunConfig, run_values("x", "y", tiny_model, lemma_map="laionet2"))
 
 
+def test_every_run_option_reaches_a_stage_and_the_encoder_options_are_declared_once():
+    import dataclasses
+
+    from jobs.encoding import EncoderOptions
+    from jobs.laionet_run import STAGES, RunConfig, options_no_stage_takes
+    from jobs.laionet_similarity import SimilarityConfig
+    from jobs.laionet_t2t import EmbedConfig, T2TSearchConfig
+
+    assert options_no_stage_takes() == []
+    # without the similarity stage, its options (the encoder's among them) reach no stage
+    others = [s for s in STAGES if s.name != "similarity"]
+    assert {"encoder", "model", "batch_size", "query_type", "partitions"} <= set(options_no_stage_takes(others))
+    encoder_fields = [f.name for f in dataclasses.fields(EncoderOptions)]
+    for cls in (RunConfig, SimilarityConfig, EmbedConfig, T2TSearchConfig):
+        assert issubclass(cls, EncoderOptions)
+        assert [f.name for f in dataclasses.fields(cls) if f.name in encoder_fields] == encoder_fields
+
+
 def test_presets_parse_and_differ_only_in_threshold(monkeypatch):
     from jobs.config import load_yaml
 
