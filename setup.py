@@ -21,7 +21,7 @@ setup(
     description=" ".join(__doc__.split()),
     # curation/data holds the packaged concept tables and lemma maps (no Python code), and in
     # study_freqs/ the original project's class-frequency files (`_ori`, counts) for `curate report`
-    packages=["curation", "curation.data", "curation.data.study_freqs", "udfs", "jobs", "jobs.io"],
+    packages=["curation", "curation.data", "curation.data.study_freqs", "curation.samples", "udfs", "jobs", "jobs.io"],
     package_data={"curation.data": ["*"], "curation.data.study_freqs": ["*_ori.txt"], "jobs": ["*.properties"]},
     include_package_data=True,
     python_requires=">=3.10",

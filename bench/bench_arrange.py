@@ -29,7 +29,7 @@ def make_shards(folder: str, n_shards: int, per_shard: int):
     """img2dataset-like tars (.jpg, .json, .txt per sample) and their metadata parquet."""
     import pandas as pd
 
-    from curation.sample_images import generate_image
+    from curation.samples.images import generate_image
 
     images = [generate_image(f"b{i}", "jpg") for i in range(256)]
     os.makedirs(folder)

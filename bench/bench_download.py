@@ -29,7 +29,7 @@ os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 def make_metadata(base: str, rows: int, path: str) -> None:
     import pandas as pd
 
-    from curation.sample_images import sample_url
+    from curation.samples.images import sample_url
 
     exts = ("jpg", "png", "webp")
     pd.DataFrame(dict(

@@ -53,7 +53,7 @@ sys.path.insert(0, REPO)
 from curation import captions as C  # noqa: E402
 from curation import concepts  # noqa: E402
 from curation.frequency import frequency_text  # noqa: E402
-from curation.sample_incaps import class_sizes, generate_entries  # noqa: E402
+from curation.samples.incaps import class_sizes, generate_entries  # noqa: E402
 
 FLAGS = ["--use-title", "--use-tags", "--use-description", "--append-cname", "--shuffle"]
 SPEC = C.CaptionSpec(True, True, True, append_cname=True, seed=0)

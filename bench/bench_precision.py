@@ -152,7 +152,7 @@ def tokenizer_differences(texts: Sequence[str]) -> dict:
 def laion_texts(n: int, seed: int = 0) -> List[str]:
     """The first `n` non-null captions of the sample LAION generator (all caption kinds)."""
     from curation.concepts import load_lemma_map
-    from curation.sample_laion import SampleLaion
+    from curation.samples.laion import SampleLaion
 
     gen = SampleLaion(load_lemma_map(), seed, "http://127.0.0.1:1")
     texts = [t for t in gen.rows(0, 0, 2 * n + 100).column("TEXT").to_pylist() if t is not None]
@@ -162,7 +162,7 @@ def laion_texts(n: int, seed: int = 0) -> List[str]:
 def incaps_texts(n: int, seed: int = 0) -> List[str]:
     """Full-text captions (title, description, tags) of the sample ImageNet-Captions generator."""
     from curation.concepts import classnames, wnids
-    from curation.sample_incaps import generate_entries
+    from curation.samples.incaps import generate_entries
 
     names = dict(zip(wnids(), classnames()))
     entries = generate_entries(wnids(), 60, seed, names)[:n]

@@ -38,7 +38,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 def sample_rows(n: int, seed: int = 0):
     """(captions, wnids) of `n` single-wnid matched rows from the sample LAION generator."""
     from curation.concepts import load_lemma_map
-    from curation.sample_laion import SampleLaion
+    from curation.samples.laion import SampleLaion
 
     lemma_map = load_lemma_map()
     by_len = sorted(lemma_map, key=len, reverse=True)

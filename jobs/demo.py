@@ -3,7 +3,7 @@
 1. `curate sample-data laion` writes LAION-schema parts under `<out>/laion`;
 2. `curate laionet run` runs label -> subset -> similarity -> filter -> download -> arrange
    under `<out>/work` on `local[*]`, the images coming from the sample-image server
-   (`curation/sample_images.py`) on 127.0.0.1:`--image-port`;
+   (`curation/samples/images.py`) on 127.0.0.1:`--image-port`;
 3. the per-stage counts and output locations, the arranged tree's size with its top-5 and
    bottom-5 classes, and the path of the report page (`curate report`, compared with the
    study's class frequencies where it has a file for the recipe) are printed.
@@ -111,7 +111,7 @@ def run(_spark, cfg: DemoConfig) -> dict:
 
 def sample_image_server(port: int):
     """The 127.0.0.1 server behind the sample URLs (timeouts stall 3s > the 2s client timeout)."""
-    from curation.sample_images import SampleImageServer
+    from curation.samples.images import SampleImageServer
 
     try:
         return SampleImageServer(port=port, stall_seconds=3.0)  # binds now; serves inside `with`

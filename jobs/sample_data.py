@@ -2,7 +2,7 @@
 
 For tests, benchmarks and the demo. The parts look like the real ones (file names
 `part-NNNNN-<uuid>-c000.snappy.parquet`, the LAION columns and types, several row
-groups); captions and URLs are described in `curation/sample_laion.py`. The output is
+groups); captions and URLs are described in `curation/samples/laion.py`. The output is
 written with pyarrow (no Spark needed) under a temporary name and renamed into place,
 with `_config.yaml` and `_report.json` inside as for every stage.
 """
@@ -56,7 +56,7 @@ def run(_spark, cfg: SampleLaionConfig) -> StageReport:
     import pyarrow.parquet as pq
 
     from curation.concepts import load_lemma_map
-    from curation.sample_laion import SampleLaion, laion_schema, rows_per_part
+    from curation.samples.laion import SampleLaion, laion_schema, rows_per_part
     from jobs.io.output import sidecar_yaml
 
     fs, root = pafs.FileSystem.from_uri(cfg.out) if "://" in cfg.out else (pafs.LocalFileSystem(), cfg.out)

@@ -2,7 +2,7 @@
 
 For trying `curate laionet download` by hand and for benchmarks that keep the server out
 of the measured process. Prints the base URL on its first line (flushed), then serves
-until `--seconds` have passed or Ctrl-C. URL scheme: `curation/sample_images.py`.
+until `--seconds` have passed or Ctrl-C. URL scheme: `curation/samples/images.py`.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ class ImagesServerConfig:
 
 
 def run(_spark, cfg: ImagesServerConfig) -> None:
-    from curation.sample_images import SampleImageServer
+    from curation.samples.images import SampleImageServer
 
     with SampleImageServer(port=cfg.port, stall_seconds=cfg.stall_seconds, huge_side=cfg.huge_side) as srv:
         print(srv.base_url, flush=True)

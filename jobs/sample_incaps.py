@@ -1,6 +1,6 @@
 """`curate sample-data imagenet-captions`: a small ImageNet-Captions root for tests and demos.
 
-Writes `<out>/imagenet-captions/imagenet_captions.json` (see `curation/sample_incaps.py`
+Writes `<out>/imagenet-captions/imagenet_captions.json` (see `curation/samples/incaps.py`
 for what makes it realistic) and `<out>/imagenet/train/<wnid>/<filename>` (tiny JPEGs), so
 `--out` can be passed as `--root` to `curate incaps captions`. The JSON is written last,
 under a temporary name then renamed, so it exists only when the image tree is complete.
@@ -35,7 +35,7 @@ class SampleIncapsConfig:
 
 def run(_spark, cfg: SampleIncapsConfig) -> str:
     from curation import concepts
-    from curation.sample_incaps import entries_json, generate_entries, tiny_jpeg
+    from curation.samples.incaps import entries_json, generate_entries, tiny_jpeg
     from curation.sampling import stable_sample
 
     all_wnids = concepts.wnids()

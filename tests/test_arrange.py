@@ -15,7 +15,7 @@ import pytest
 from curation.arrange import (STATUS_CODE, Rejected, WnidIndex, header_size, image_relpath, row_outcomes,
                               sniff_image, split_member_name, success_name)
 from curation.errors import ConfigError, InputError
-from curation.sample_images import generate_image
+from curation.samples.images import generate_image
 from jobs.config import build_config
 from jobs.laionet_arrange import ArrangeConfig, read_index, run
 from udfs.arrange import STAGING, TMP_SUFFIX, TreeWriter, arrange_shard, clean_staging, tar_samples

@@ -398,7 +398,7 @@ def assert_same(got: dict, expected: dict) -> None:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     """Inputs, and the local[1] reference run started in the background (`pipeline.expected`)."""
-    from curation.sample_images import SampleImageServer
+    from curation.samples.images import SampleImageServer
     from jobs import sample_data
     from jobs.config import build_config
     from tiny_clip import write_tiny_clip

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from curation.errors import ConfigError, InputError
-from curation.sample_images import SampleImageServer, sample_url
+from curation.samples.images import SampleImageServer, sample_url
 from jobs.config import build_config
 from jobs.laionet_arrange import ArrangeConfig
 from jobs.laionet_arrange import run as arrange

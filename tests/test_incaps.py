@@ -1,4 +1,4 @@
-"""Pure tests of the ImageNet-Captions rules (curation/captions.py, curation/sample_incaps.py)."""
+"""Pure tests of the ImageNet-Captions rules (curation/captions.py, curation/samples/incaps.py)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +8,7 @@ import pytest
 
 from curation import captions as C
 from curation import concepts
-from curation.sample_incaps import class_sizes, entries_json, generate_entries
+from curation.samples.incaps import class_sizes, entries_json, generate_entries
 
 TENCH, GOLDFISH = "n01440764", "n01443537"
 

@@ -12,7 +12,7 @@ from curation import captions as C
 from curation import concepts
 from curation.errors import ConfigError, InputError
 from curation.frequency import read_frequency_file
-from curation.sample_incaps import entries_json, generate_entries, tiny_jpeg
+from curation.samples.incaps import entries_json, generate_entries, tiny_jpeg
 from jobs import incaps
 from jobs.config import build_config
 

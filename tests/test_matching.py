@@ -14,7 +14,7 @@ import pytest
 from curation.laion import (INDEX_SHIFT_PER_PART, laion_index, part_file_name, part_number,
                             split_laion_index)
 from curation.matching import PAD_AFTER, PAD_BEFORE, LemmaMatcher, hyperscan_available, laionet_reference_match
-from curation.sample_laion import URL_EXTENSIONS, URL_KINDS, SampleLaion, rows_per_part
+from curation.samples.laion import URL_EXTENSIONS, URL_KINDS, SampleLaion, rows_per_part
 
 
 @pytest.fixture(scope="module")

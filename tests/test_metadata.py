@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from curation.errors import InputError
-from curation.sample_images import SampleImageServer, sample_url
+from curation.samples.images import SampleImageServer, sample_url
 from jobs.config import build_config
 from jobs.io.metadata import PANDAS_UNNAMED_INDEX, read_metadata
 

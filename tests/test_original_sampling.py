@@ -16,7 +16,7 @@ import pytest
 
 from curation import concepts
 from curation.errors import ConfigError
-from curation.sample_incaps import entries_json, generate_entries
+from curation.samples.incaps import entries_json, generate_entries
 from jobs import incaps
 from jobs import laionet_subsets as ls
 from jobs.config import build_config, load_yaml

@@ -11,7 +11,7 @@ import urllib.request
 import pytest
 from PIL import Image
 
-from curation.sample_images import (SampleImageServer, generate_image, image_size, parse_sample_path,
+from curation.samples.images import (SampleImageServer, generate_image, image_size, parse_sample_path,
                                     sample_url, serve_sample_images)
 
 

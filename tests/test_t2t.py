@@ -13,7 +13,7 @@ import pytest
 
 from curation.errors import InputError
 from curation.knn import brute_force_topk
-from curation.sample_incaps import generate_entries
+from curation.samples.incaps import generate_entries
 from curation.t2t import assign_wnid_by_sim, greedy_assign, incaps_queries
 from jobs.base import execute
 from jobs.laionet_t2t import JOBS
@@ -391,7 +391,7 @@ def test_whole_recipe_on_sample_data(spark, tmp_path):
     """Sample LAION -> LAIONet (run, download, arrange) and laionet-t2t (search, subset,
     download, arrange) against the local image server -> match-freq; every TSV file path
     is an arranged image."""
-    from curation.sample_images import serve_sample_images
+    from curation.samples.images import serve_sample_images
     from jobs import laionet_arrange, laionet_download, laionet_match_freq, laionet_run, sample_data
     from jobs.config import build_config
 
