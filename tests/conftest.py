@@ -15,15 +15,6 @@ os.environ.setdefault("NLTK_DATA", os.path.join(SHARED, "nltk_data"))
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-# every JVM of the run (the session's driver, each `curate` subprocess, local-cluster
-# executors, standalone daemons) gets the short-lived-JVM options (C1 only, serial GC; see
-# tests/standalone.py: TEST_JVM_OPTIONS): the suite's JVMs live seconds to minutes, where
-# C2 compilations and parallel GC threads cost more CPU on 2 cores than they save
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from standalone import TEST_JVM_OPTIONS  # noqa: E402
-
-if TEST_JVM_OPTIONS not in os.environ.get("JDK_JAVA_OPTIONS", ""):
-    os.environ["JDK_JAVA_OPTIONS"] = f"{os.environ.get('JDK_JAVA_OPTIONS', '')} {TEST_JVM_OPTIONS}".strip()
 
 
 def pytest_configure(config):
