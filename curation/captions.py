@@ -275,6 +275,32 @@ def tail_labels(counts: Dict[int, int], n_classes: int, lastk: int) -> List[int]
     return sorted(range(n_classes), key=lambda lab: (counts.get(lab, 0), lab))[:lastk]
 
 
+def trim_tail(rows: "pd.DataFrame", n_classes: int, lastk: int, ceil: int, seed: int) -> "pd.DataFrame":
+    """trim-tail's rule on a pandas frame of (filepath, label, ...) in file order: the rows
+    kept when the `lastk` smallest classes (`tail_labels`) are capped at `ceil` rows each.
+
+    A capped class keeps its `ceil` rows of smallest `order_key(filepath, seed, "trim")`
+    (ties by file position); every other row stays; the file order is kept. The Spark job
+    (`jobs/incaps.py: run_trim_tail`) does the same with a window over the tail classes.
+    """
+    import numpy as np
+    import pandas as pd
+
+    counts = rows["label"].value_counts().to_dict()
+    tail = set(tail_labels({int(k): int(v) for k, v in counts.items()}, n_classes, lastk))
+    in_tail = rows["label"].isin(tail).to_numpy()
+    if not in_tail.any():
+        return rows
+    pos = np.arange(len(rows))
+    keys = [order_key(f, seed, "trim") for f in rows["filepath"][in_tail]]
+    ranked = (pd.DataFrame({"label": rows["label"][in_tail].to_numpy(), "key": keys, "pos": pos[in_tail]})
+              .sort_values(["key", "pos"], kind="stable"))
+    kept_tail = ranked.groupby("label", sort=False).head(ceil)["pos"].to_numpy()
+    keep = ~in_tail
+    keep[kept_tail] = True
+    return rows[keep]
+
+
 # ---------------------------------------------------------------- reading a JSON list in ranges
 #: an entry is at most this long (bytes); a longer one makes the parallel parse fall back
 MAX_ENTRY_BYTES = 1 << 20

@@ -241,3 +241,26 @@ def test_range_tallies_combine_into_list_counts(classes):
         assert total.by_label == {0: 30} and len(kept) == 30
         assert [(i, name) for i, name, _ in total.bad] == [(7, "n01440764_7.JPEG"), (31, "n01440764_31.JPEG")]
         assert kept[0][4] == C.order_key("n01440764_1.JPEG", 0, "shuffle")
+
+
+def test_trim_tail_caps_the_smallest_classes_by_seeded_key_in_file_order():
+    import pandas as pd
+
+    from curation.captions import order_key, tail_labels, trim_tail
+
+    # class 0: 6 rows, class 1: 4, class 2: 3, class 3: 1; 5 classes (class 4 empty)
+    labels = [0, 1, 0, 2, 1, 0, 2, 1, 3, 0, 1, 2, 0, 0]
+    rows = pd.DataFrame({"filepath": [f"f{i}.jpg" for i in range(len(labels))], "label": labels,
+                         "caption": [f"c{i}" for i in range(len(labels))]})
+    counts = rows["label"].value_counts().to_dict()
+    assert tail_labels(counts, 5, 3) == [4, 3, 2]
+    got = trim_tail(rows, 5, lastk=3, ceil=2, seed=7)
+    # classes 4 (empty) and 3 (one row) are under the ceiling; class 2 keeps its 2 rows of smallest key
+    class2 = rows[rows.label == 2]
+    keep2 = sorted(class2.index, key=lambda i: (order_key(rows.filepath[i], 7, "trim"), i))[:2]
+    assert list(got.index) == [i for i in rows.index if rows.label[i] != 2 or i in keep2]  # file order
+    assert got["label"].value_counts().to_dict() == {0: 6, 1: 4, 2: 2, 3: 1}
+    assert trim_tail(rows, 5, lastk=3, ceil=2, seed=8)["label"].value_counts()[2] == 2
+    # a larger tail reaches class 1 (4 rows -> 2), and ceil 0 empties the tail classes
+    assert trim_tail(rows, 5, lastk=4, ceil=2, seed=7)["label"].value_counts().to_dict() == {0: 6, 1: 2, 2: 2, 3: 1}
+    assert set(trim_tail(rows, 5, lastk=4, ceil=0, seed=7)["label"]) == {0}

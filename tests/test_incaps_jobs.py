@@ -304,6 +304,10 @@ def test_trim_tail(spark, full_text, tmp_path):
     assert {lab: c for lab, c in freq.items() if c} == after.to_dict()
     report = report_of(out["tsv"])
     assert report["kept"] == after.sum() and report["dropped"] == {"tail_trimmed": before.sum() - after.sum()}
+    # the same rows, in the same order, as the pandas rule (`curation.captions.trim_tail`)
+    want = C.trim_tail(read_tsv(full_text["tsv"]), 1000, lastk=993, ceil=2, seed=0)
+    got = read_tsv(out["tsv"])
+    assert got.to_dict("list") == want.reset_index(drop=True).to_dict("list")
 
 
 # ---------------------------------------------------------------- sample data

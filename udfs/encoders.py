@@ -380,8 +380,18 @@ class SentenceTransformerEncoder(TextEncoder):
         dim = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim())
 
+    def _token_lengths(self, texts: List[str]) -> np.ndarray:
+        """Token counts (truncated at the model's limit) that size the batches; only batch
+        composition depends on them, never a value."""
+        tokenizer = getattr(self.model, "tokenizer", None)
+        limit = getattr(self.model, "max_seq_length", None)
+        if tokenizer is None or limit is None:  # a model without a HF tokenizer: characters
+            return np.fromiter((len(t) // 4 + 1 for t in texts), np.int64, len(texts))
+        ids = tokenizer(texts, truncation=True, max_length=int(limit))["input_ids"]
+        return np.fromiter((len(i) for i in ids), np.int64, len(texts))
+
     def _encode(self, texts: List[str]) -> np.ndarray:
-        lengths = self.model.tokenize(texts)["attention_mask"].sum(dim=1).numpy()
+        lengths = self._token_lengths(texts)
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         for idx in length_batches(lengths, self.batch_size):
             out[idx] = self.model.encode([texts[i] for i in idx], batch_size=len(idx), convert_to_numpy=True,
