@@ -21,11 +21,11 @@ setup(
     description=" ".join(__doc__.split()),
     # curation/data holds the packaged concept tables and lemma maps (no Python code), and in
     # study_freqs/ the original project's class-frequency files (`_ori`, counts) for `curate report`
-    packages=["curation", "curation.data", "curation.data.study_freqs", "curation.samples", "udfs", "jobs", "jobs.io"],
-    package_data={"curation.data": ["*"], "curation.data.study_freqs": ["*_ori.txt"], "jobs": ["*.properties"]},
+    packages=["curation", "curation.data", "curation.data.study_freqs", "curation.samples", "udfs", "jobs", "jobs.framework", "jobs.io"],
+    package_data={"curation.data": ["*"], "curation.data.study_freqs": ["*_ori.txt"], "jobs.framework": ["*.properties"]},
     include_package_data=True,
     python_requires=">=3.10",
     install_requires=requirements(),
     extras_require={"dev": ["pytest", "nbclient", "nbformat", "ipykernel", "venv-pack"]},
-    entry_points={"console_scripts": ["curate=jobs.cli:main"]},
+    entry_points={"console_scripts": ["curate=jobs.framework.cli:main"]},
 )

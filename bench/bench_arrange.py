@@ -134,10 +134,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
 
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_arrange import ArrangeConfig
     from jobs.laionet_arrange import run as arrange
-    from jobs.session import create_session
+    from jobs.framework.session import create_session
 
     work = tempfile.mkdtemp(prefix="bench-arrange-")
     spark = None

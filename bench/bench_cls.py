@@ -40,9 +40,9 @@ def main(argv=None):
 
     from jobs.classes import lemmas_by_label
     from jobs.cls import ClsConfig, run_cls
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.sample_captions import generate_captions
-    from jobs.session import create_session
+    from jobs.framework.session import create_session
 
     work = args.workdir or tempfile.mkdtemp(prefix="bench_cls_")
     os.makedirs(work, exist_ok=True)

@@ -52,13 +52,13 @@ def main() -> None:
     import pandas as pd
     from img2dataset import download
 
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_download import DownloadConfig, img2dataset_kwargs
     from jobs.laionet_download import run as spark_download
-    from jobs.session import create_session
+    from jobs.framework.session import create_session
 
     work = tempfile.mkdtemp(prefix="bench-download-")
-    server = subprocess.Popen([sys.executable, "-m", "jobs.cli", "sample-data", "images-server"],
+    server = subprocess.Popen([sys.executable, "-m", "jobs.framework.cli", "sample-data", "images-server"],
                               cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     spark = None
     try:

@@ -86,7 +86,7 @@ def main() -> None:
     from curation.concepts import load_lemma_map
     from jobs.io.laion import read_laion
     from jobs.laionet_label import MatchConfig, run_label
-    from jobs.session import create_session
+    from jobs.framework.session import create_session
 
     work = tempfile.mkdtemp(prefix="bench-label-")
     try:

@@ -102,7 +102,7 @@ def main() -> int:
     from bench_label import ensure_data
     from jobs.io import output
     from jobs.laionet_label import MatchConfig, run_label
-    from jobs.session import create_session
+    from jobs.framework.session import create_session
     from udfs.parquet_sink import plain
 
     work = tempfile.mkdtemp(prefix="bench-sink-")

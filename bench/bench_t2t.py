@@ -88,7 +88,7 @@ def main() -> None:
     os.environ["OPENBLAS_NUM_THREADS"] = os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
 
     from jobs.laionet_t2t import precomputed_slices, search_topk
-    from jobs.session import create_session
+    from jobs.framework.session import create_session
     from udfs.knn import QueryPieces, SearchOptions
 
     with tempfile.TemporaryDirectory() as tmp:

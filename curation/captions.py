@@ -275,7 +275,7 @@ def tail_labels(counts: Dict[int, int], n_classes: int, lastk: int) -> List[int]
     return sorted(range(n_classes), key=lambda lab: (counts.get(lab, 0), lab))[:lastk]
 
 
-def trim_tail(rows: "pd.DataFrame", n_classes: int, lastk: int, ceil: int, seed: int) -> "pd.DataFrame":
+def trim_tail(rows, n_classes: int, lastk: int, ceil: int, seed: int):
     """trim-tail's rule on a pandas frame of (filepath, label, ...) in file order: the rows
     kept when the `lastk` smallest classes (`tail_labels`) are capped at `ceil` rows each.
 

@@ -19,9 +19,9 @@ from typing import Optional
 
 from curation.errors import ConfigError
 from curation.report import StageReport
-from jobs.base import Job, main_for
+from jobs.framework.base import Job, main_for
 from jobs.classes import BAD_PATH, NO_CAPTION, NO_CLASS, count_classes, match_classes
-from jobs.config import opt
+from jobs.framework.config import opt
 from jobs.io.tables import FORMATS
 
 
@@ -34,7 +34,7 @@ def default_freq_path(out: str) -> str:
 
 @dataclass
 class ClsConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"captions": "input", "out": "output", "freq_out": "output"}
     captions: str = opt(None, "caption corpus: jsonl, TSV (header) or parquet file, folder or glob", required=True)
     out: str = opt(None, "output TSV (filepath<TAB>caption<TAB>label)", required=True)

@@ -17,15 +17,15 @@ from dataclasses import dataclass
 
 from curation import concepts
 from curation.report import StageReport
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 from jobs.io.output import finish_local_file, local_out, write_local, write_local_bytes
 
 
 # ---------------------------------------------------------------- classes
 @dataclass
 class ClassesConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"reference": "input", "out": "output"}
     reference: str = opt(None, "folder with descriptors_imagenet_synset.json (wnids) and "
                                "descriptors_imagenet.json (class names in label order)", required=True)
@@ -48,7 +48,7 @@ def run_classes(_spark, cfg: ClassesConfig):
 # ---------------------------------------------------------------- build
 @dataclass
 class BuildConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"classes": "input", "out": "output"}
     out: str = opt(None, "output parquet file", required=True)
     classes: str = opt(None, "class list TSV (wnid<TAB>classname) [default: the packaged list]")
@@ -70,7 +70,7 @@ def run_build(_spark, cfg: BuildConfig):
 # ---------------------------------------------------------------- lemma-map
 @dataclass
 class LemmaMapConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"synsets": "input", "out": "output"}
     out: str = opt(None, "output JSON file ({lemma: wnid})", required=True)
     synsets: str = opt("standard", "synset list: 'standard' (the 1000 ILSVRC wnids with their WordNet "
@@ -137,7 +137,7 @@ def run_summary(_spark, cfg: SummaryConfig):
 # ---------------------------------------------------------------- table (Spark)
 @dataclass
 class TableConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"out": "output"}
     out: str = opt(None, "output parquet dataset (path or URI)", required=True)
     subset: str = opt("all", "classes to write", choices=concepts.CLASS_SUBSETS)

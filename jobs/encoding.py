@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import Optional
 
-from jobs.config import opt
+from jobs.framework.config import opt
 from udfs.encoders import DEVICES, ENCODERS, PRECISIONS, EncoderSpec
 
 

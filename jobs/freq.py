@@ -16,9 +16,9 @@ from typing import List
 
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
-from jobs.base import Job, main_for
+from jobs.framework.base import Job, main_for
 from jobs.classes import count_classes, labels_column, match_classes
-from jobs.config import opt
+from jobs.framework.config import opt
 from jobs.io.tables import FORMATS, read_table, table_columns, write_frequency_and_plot
 
 # ---------------------------------------------------------------- curate freq
@@ -27,7 +27,7 @@ BY = ("auto", "caption", "label", "wnid", "wnids")
 
 @dataclass
 class FreqConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"input": "input", "out": "output"}
     input: str = opt(None, "caption corpus or output (jsonl/tsv/parquet file, folder or glob)", required=True)
     out: str = opt(None, "frequency file to write (classname<TAB>count); the plot goes beside it as .png",
@@ -79,7 +79,7 @@ def run_freq(spark, cfg: FreqConfig):
 # ---------------------------------------------------------------- curate freq plot
 @dataclass
 class FreqPlotConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"freqs": "input", "out": "output"}
     freqs: List[str] = opt(None, "frequency files (comma-separated; local paths)", required=True)
     out: str = opt(None, "PNG to write (local path)", required=True)

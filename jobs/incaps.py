@@ -28,8 +28,8 @@ from typing import Dict, List, Optional, Tuple
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from curation.sampling import SAMPLING_MODES
-from jobs.base import Job, main_for
-from jobs.config import check_roots, opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import check_roots, opt
 from jobs.io import output
 
 #: the kept rows of the parse: `line` is the TSV line (filepath, label, caption) without its
@@ -45,7 +45,7 @@ _BATCH_ROWS = 20_000
 # ---------------------------------------------------------------- configs
 @dataclass
 class CaptionsConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"out": "output_dir"}
     root: str = opt(None, "dataset root: <root>/imagenet-captions/imagenet_captions.json and <root>/imagenet/train", required=True)
     use_title: bool = opt(False, "put the title in the caption")
@@ -81,7 +81,7 @@ class CaptionsConfig:
 
 @dataclass
 class SubsetsConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"df": "input", "out": "output_dir"}
     df: str = opt(None, "input TSV written by `curate incaps captions`", required=True)
     k: Optional[int] = opt(None, "keep this many random classes (2..1000)")
@@ -107,7 +107,7 @@ class SubsetsConfig:
 
 @dataclass
 class TrimTailConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"df": "input", "out": "output_dir"}
     df: str = opt(None, "input TSV written by `curate incaps captions`", required=True)
     lastk: int = opt(5, "number of tail classes (fewest examples; ties by label) to trim")

@@ -23,13 +23,13 @@ import numpy as np
 from curation.arrange import DEFAULT_MAX_PIXELS, WnidIndex, row_outcomes, status_counts, success_name
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 from jobs.io.output import atomic_dir, finish_file, glob, local_path, require_input
 
 @dataclass
 class ArrangeConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"shards": "input", "metadata": "input", "target": "output_dir"}
     shards: str = opt(None, "img2dataset output folder (its *.tar files are read) or a glob of tars",
                       required=True)

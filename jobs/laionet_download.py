@@ -38,8 +38,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 from jobs.io.output import check_output, claim_folder, delete, finish_file, glob, local_path, read_text, require_input
 
 #: a metadata file with more rows is handed to img2dataset in pieces (see the module doc)
@@ -55,7 +55,7 @@ _MANAGED = {"url_list", "output_folder", "input_format", "distributor", "url_col
 
 @dataclass
 class DownloadConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"metadata": "input", "out": "output"}
     metadata: str = opt(None, "LAIONet metadata: a parquet file or a directory of parquet files "
                               "(the output of `curate laionet filter`, or the authors' published "
@@ -293,7 +293,7 @@ def run(spark, cfg: DownloadConfig) -> StageReport:
     claim_folder(spark, cfg.out, cfg)  # a killed run's folder stays this job's to resume
     # img2dataset installs a SIGINT handler that exits the process; keep ours afterwards
     previous = signal.getsignal(signal.SIGINT)
-    from jobs.progress import paused
+    from jobs.framework.progress import paused
 
     try:
         url_list = copy_for_img2dataset(cfg, source, copy) if copy else None

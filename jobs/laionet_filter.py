@@ -18,8 +18,8 @@ from typing import Optional
 from curation.errors import ConfigError, InputError
 from curation.frequency import frequency_text
 from curation.report import StageReport
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 from jobs.io.output import atomic_dir, finish_file, require_input, write_text
 
 SAFE_NSFW = "UNLIKELY"
@@ -27,7 +27,7 @@ SAFE_NSFW = "UNLIKELY"
 
 @dataclass
 class FilterConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"similarity": "input", "out": "output", "frequency": "output"}
     similarity: str = opt(None, "similarity parquet (output of `curate laionet similarity`)", required=True)
     out: str = opt(None, "output directory of the LAIONet metadata parquet", required=True)

@@ -24,8 +24,8 @@ from curation.errors import InputError
 from curation.laion import INDEX_COLUMN, TEXT_COLUMN
 from curation.matching import MODES
 from curation.report import StageReport
-from jobs.base import Job, execute
-from jobs.config import opt
+from jobs.framework.base import Job, execute
+from jobs.framework.config import opt
 from jobs.io import output
 from jobs.io.laion import LaionParts, read_laion, spark_read_errors
 
@@ -33,7 +33,7 @@ from jobs.io.laion import LaionParts, read_laion, spark_read_errors
 # ---------------------------------------------------------------- the jobs
 @dataclass
 class MatchConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"laion": "input", "lemma_map": "input", "out": "output"}
     laion: str = opt(None, "LAION parquet parts: a directory, glob, file or URI", required=True)
     out: str = opt(None, "output parquet dataset (directory)", required=True)

@@ -15,15 +15,15 @@ from typing import Dict, Optional
 
 from curation.errors import InputError
 from curation.report import StageReport
-from jobs.base import Job, main_for
-from jobs.config import check_roots, opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import check_roots, opt
 
 FREQ_NAME = "class_frequency_laionet_match_incaps_ori.txt"
 
 
 @dataclass
 class MatchFreqConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"df": "input", "t2t_df": "input", "captions_df": "input", "out_dir": "output_dir", "freq_dir": "output_dir"}
     df: str = opt(None, "LAIONet success metadata (laion_index, wnid, TEXT), e.g. "
                         "laionet_thresh07_success<N>.parquet", required=True)

@@ -23,8 +23,8 @@ from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
 from curation.errors import ConfigError
 from curation.report import start_stage_clock
 from curation.queries import QUERY_KEYS, QUERY_TYPES
-from jobs.base import Job, main_for
-from jobs.config import build_config, opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import build_config, opt
 from jobs.encoding import EncoderOptions
 
 
@@ -64,7 +64,7 @@ STAGES: List[Stage] = [
 
 @dataclass
 class RunConfig(EncoderOptions):
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"laion": "input", "lemma_map": "input", "work_dir": "output_dir"}
     laion: str = opt(None, "LAION parquet parts: a directory, glob, file or URI", required=True)
     work_dir: str = opt(None, "directory of all stage outputs (<work_dir>/<stage>)", required=True)
@@ -145,9 +145,9 @@ def stage_named(name: str) -> Stage:
 
 def run(spark, cfg: RunConfig) -> Dict[str, dict]:
     """Run (or skip) each selected stage; returns {stage: report dict}."""
-    from jobs.config import check_paths, config_inputs
+    from jobs.framework.config import check_paths, config_inputs
     from jobs.io.output import guarded, read_report, stage_complete
-    from jobs.progress import set_label
+    from jobs.framework.progress import set_label
 
     check_paths(cfg)  # every stage's output against the run's inputs (also done by `execute`)
     results: Dict[str, dict] = {}

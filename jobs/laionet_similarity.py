@@ -27,8 +27,8 @@ from typing import Dict
 from curation.errors import InputError
 from curation.queries import QUERY_KEYS, QUERY_TYPES, query_column, queries_for, similarity_column
 from curation.report import StageReport
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 from jobs.encoding import EncoderOptions
 from jobs.io.output import atomic_dir, require_input
 from udfs.encoders import EncoderSpec
@@ -43,7 +43,7 @@ SUBSET_COLUMNS = {"TEXT": "string", "laion_index": "bigint", "wnids": "array<str
 
 @dataclass
 class SimilarityConfig(EncoderOptions):
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"subset": "input", "out": "output"}
     subset: str = opt(None, "subset parquet (output of `curate laionet subset`)", required=True)
     out: str = opt(None, "output parquet directory", required=True)

@@ -19,15 +19,15 @@ from typing import Optional
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from curation.sampling import SAMPLING_MODES
-from jobs.base import Job, main_for
-from jobs.config import check_roots, opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import check_roots, opt
 
 SIMILARITY_COL = "text_to_name_def_wnid_similarity"
 
 
 @dataclass
 class SubsetsConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"df": "input", "out_dir": "output_dir", "freq_dir": "output_dir"}
     df: str = opt(None, "LAIONet success metadata (parquet file, folder or glob; laion_index as a "
                         "column or as the pandas index of a published file)", required=True)

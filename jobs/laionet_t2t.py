@@ -31,8 +31,8 @@ from urllib.parse import urlparse
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
 from curation.t2t import ASSIGN_RULES
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 from jobs.encoding import EncoderOptions
 from jobs.io.output import atomic_dir, exists, glob, local_path, read_text, require_input
 
@@ -42,7 +42,7 @@ _NPY_RE = re.compile(r"^text_emb_(\d+)\.npy$")
 # ---------------------------------------------------------------- configs
 @dataclass
 class EmbedConfig(EncoderOptions):
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"laion": "input", "out": "output"}
     laion: str = opt(None, "LAION parquet parts (directory or glob)", required=True)
     out: str = opt(None, "output parquet dataset (laion_index, embedding)", required=True)
@@ -53,7 +53,7 @@ class EmbedConfig(EncoderOptions):
 
 @dataclass
 class T2TSearchConfig(EncoderOptions):
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"captions_json": "input", "laion": "input", "text_emb": "input", "out": "output"}
     captions_json: str = opt(None, "ImageNet-Captions json (list of {filename, title, tags, description})",
                              required=True)
@@ -83,7 +83,7 @@ class T2TSearchConfig(EncoderOptions):
 
 @dataclass
 class T2TSubsetConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"search": "input", "laion": "input", "out": "output", "index_out": "output"}
     search: str = opt(None, "output of `curate laionet t2t-search`", required=True)
     laion: str = opt(None, "LAION parquet parts (directory or glob), or metadata holding the "

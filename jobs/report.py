@@ -25,8 +25,8 @@ import yaml
 
 from curation import report_page as RP
 from curation.errors import ConfigError, InputError
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 
 #: report `info` keys that name a class-frequency file
 FREQ_KEYS = ("frequency", "frequency_file", "freq_file")

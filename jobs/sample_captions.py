@@ -16,8 +16,8 @@ from typing import Dict, Iterator, List, Optional, Sequence
 
 from curation.errors import ConfigError
 from curation.report import StageReport
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 
 FORMATS = ("jsonl", "parquet")
 
@@ -86,7 +86,7 @@ def generate_captions(n: int, seed: int = 0, lemmas_by_label: Optional[Dict[int,
 
 @dataclass
 class SampleCaptionsConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"out": "output"}
     rows: int = opt(1000, "number of captions")
     out: str = opt(None, "output file (local path; .jsonl or .parquet)", required=True)

@@ -17,13 +17,13 @@ from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
 from curation.errors import ConfigError
 from curation.laion import part_file_name
 from curation.report import StageReport
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 
 
 @dataclass
 class SampleLaionConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"lemma_map": "input", "out": "output"}
     out: str = opt(None, "output directory (local path or a pyarrow file-system URI)", required=True)
     rows: int = opt(10_000, "rows in all")

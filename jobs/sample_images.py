@@ -11,8 +11,8 @@ import time
 from dataclasses import dataclass
 
 from curation.errors import ConfigError
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 
 
 @dataclass

@@ -12,13 +12,13 @@ import os
 from dataclasses import dataclass
 
 from curation.errors import ConfigError
-from jobs.base import Job, main_for
-from jobs.config import opt
+from jobs.framework.base import Job, main_for
+from jobs.framework.config import opt
 
 
 @dataclass
 class SampleIncapsConfig:
-    #: paths this job reads and writes (outputs are checked against inputs; jobs/config.py)
+    #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"out": "output_dir"}
     out: str = opt(None, "output root (local directory)", required=True)
     classes: int = opt(20, "number of classes (a seeded sample of the 1000)")

@@ -32,7 +32,7 @@ def reference_dir():
 
 @pytest.fixture(scope="session")
 def spark():
-    from jobs.session import create_session
+    from jobs.framework.session import create_session
 
     session = create_session("local[2]", app_name="longtail-curation-tests",
                              conf={"spark.sql.shuffle.partitions": "4",
@@ -46,5 +46,5 @@ def curate_cmd():
     """The `curate` console script of this interpreter's environment (an unactivated venv)."""
     exe = os.path.join(os.path.dirname(sys.executable), "curate")
     if not os.path.exists(exe):
-        return [sys.executable, "-m", "jobs.cli"]
+        return [sys.executable, "-m", "jobs.framework.cli"]
     return [exe]

@@ -16,7 +16,7 @@ from curation.arrange import (STATUS_CODE, Rejected, WnidIndex, header_size, ima
                               sniff_image, split_member_name, success_name)
 from curation.errors import ConfigError, InputError
 from curation.samples.images import generate_image
-from jobs.config import build_config
+from jobs.framework.config import build_config
 from jobs.laionet_arrange import ArrangeConfig, read_index, run
 from udfs.arrange import STAGING, TMP_SUFFIX, TreeWriter, arrange_shard, clean_staging, tar_samples
 
@@ -373,7 +373,7 @@ def test_decode_rules_name_the_reason():
 
 
 def test_study_presets_reencode():
-    from jobs.config import load_yaml
+    from jobs.framework.config import load_yaml
     from jobs.laionet_run import RunConfig, stage_config, stage_named
 
     conf = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf", "laionet")

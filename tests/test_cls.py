@@ -53,7 +53,7 @@ def _expected(corpus, escape=True, single_label=False):
 
 def _cfg(**kw):
     from jobs.cls import ClsConfig
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
 
     return build_config(ClsConfig, kw)
 
@@ -147,7 +147,7 @@ def test_presets_parse():
     import os
 
     from jobs.cls import ClsConfig
-    from jobs.config import build_config, load_yaml
+    from jobs.framework.config import build_config, load_yaml
 
     presets = glob.glob(os.path.join(os.path.dirname(__file__), "..", "conf", "cls", "*.yaml"))
     assert len(presets) >= 2
@@ -157,7 +157,7 @@ def test_presets_parse():
 
 
 def test_sample_captions_job(tmp_path):
-    from jobs.base import execute
+    from jobs.framework.base import execute
     from jobs.sample_captions import JOB
 
     for name in ("a.jsonl", "b.jsonl"):
@@ -195,13 +195,13 @@ def test_separate_executor_processes_give_the_same_bytes(spark, tmp_path, curate
 #: would otherwise inherit), then `curate cls` in the same process
 _SMALL_DRIVER = """
 import resource, sys
-from jobs.session import create_session
+from jobs.framework.session import create_session
 spark = create_session("local-cluster[2,1,1024]", conf={"spark.driver.memory": "1g",
                                                       "spark.sql.shuffle.partitions": "8"})
 print("driver_jvm_max_mib", spark.sparkContext._jvm.java.lang.Runtime.getRuntime().maxMemory() >> 20)
 limit = 2 << 30
 resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-from jobs.base import execute
+from jobs.framework.base import execute
 from jobs.cls import JOB
 code = execute(JOB, sys.argv[1:])
 print("driver_python_max_rss_mib", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss >> 10)

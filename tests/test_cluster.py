@@ -124,7 +124,7 @@ def test_submit_wrapper_layers_conf_files_and_ships_the_environment(tmp_path):
 
 
 def test_master_urls_name_the_endpoints_to_probe():
-    from jobs.session import _master_endpoints
+    from jobs.framework.session import _master_endpoints
 
     assert _master_endpoints("spark://a:7077,b:7078") == [("a", 7077), ("b", 7078)]
     assert _master_endpoints("spark://a") == [("a", 7077)]
@@ -400,7 +400,7 @@ def pipeline(tmp_path_factory):
     """Inputs, and the local[1] reference run started in the background (`pipeline.expected`)."""
     from curation.samples.images import SampleImageServer
     from jobs import sample_data
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from tiny_clip import write_tiny_clip
 
     root = str(tmp_path_factory.mktemp("pipeline"))

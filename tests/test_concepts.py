@@ -212,7 +212,7 @@ def test_cli_summary_and_bad_values(curate_cmd, tmp_path):
     res = _run(curate_cmd + ["concepts", "lemma-map", "--scope", "everywhere", "--out", str(tmp_path / "m.json")])
     assert res.returncode == 2 and "config key 'scope'" in res.stderr and "ilsvrc, wordnet" in res.stderr
     from jobs.concepts import LemmaMapConfig
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
 
     with pytest.raises(ConfigError, match="'out': must be a local path"):
         build_config(LemmaMapConfig, {"out": "s3a://bucket/map.json"})

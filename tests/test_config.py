@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from curation.errors import ConfigError, InputError
-from jobs.config import build_config, config_to_yaml, opt, parse_job_args
+from jobs.framework.config import build_config, config_to_yaml, opt, parse_job_args
 
 
 @dataclass

@@ -12,7 +12,7 @@ import pytest
 
 from curation.errors import ConfigError, InputError
 from curation.samples.images import SampleImageServer, sample_url
-from jobs.config import build_config
+from jobs.framework.config import build_config
 from jobs.laionet_arrange import ArrangeConfig
 from jobs.laionet_arrange import run as arrange
 from jobs.laionet_download import DownloadConfig, run, stats_report

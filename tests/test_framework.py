@@ -71,8 +71,8 @@ def test_debug_shows_traceback(curate_cmd, tmp_path):
 
 
 def test_trivial_job_in_process_writes_sidecars(spark, tmp_path):
-    from jobs.base import execute
-    from jobs.cli import discover
+    from jobs.framework.base import execute
+    from jobs.framework.cli import discover
 
     out = tmp_path / "table"
     assert execute(discover()[("concepts", "table")], ["--out", str(out)]) == 0
@@ -90,8 +90,8 @@ def test_rerun_after_killed_run_removes_its_temporary_outputs(spark, tmp_path):
     next run writing the same output; other outputs' temporaries are left alone."""
     from curation.report import StageReport
     from jobs.io import output
-    from jobs.base import execute
-    from jobs.cli import discover
+    from jobs.framework.base import execute
+    from jobs.framework.cli import discover
     from jobs.concepts import TableConfig
 
     out = tmp_path / "table"

@@ -45,7 +45,7 @@ def test_write_frequency_and_plot_without_spark(tmp_path):
 
 
 def test_freq_plot_of_several_files(tmp_path, reference_dir):
-    from jobs.base import execute
+    from jobs.framework.base import execute
     from jobs.freq import JOBS
 
     plot = next(job for job in JOBS if job.command == ("freq", "plot"))
@@ -69,7 +69,7 @@ def test_freq_plot_of_several_files(tmp_path, reference_dir):
 def test_freq_of_outputs_by_label_and_by_wnids(spark, tmp_path):
     from curation.concepts import wnids
     from curation.frequency import read_frequency_file
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.freq import FreqConfig, run_freq
 
     # a TSV output (label column): 3 x class 5, 1 x class 999, 1 row without label
@@ -95,7 +95,7 @@ def test_freq_of_outputs_by_label_and_by_wnids(spark, tmp_path):
 
 def test_freq_of_captions_and_bad_values(spark, tmp_path):
     from curation.frequency import read_frequency_file
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.freq import FreqConfig, run_freq
 
     (tmp_path / "c.jsonl").write_text("\n".join(json.dumps({"caption": c}) for c in

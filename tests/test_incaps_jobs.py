@@ -14,7 +14,7 @@ from curation.errors import ConfigError, InputError
 from curation.frequency import read_frequency_file
 from curation.samples.incaps import entries_json, generate_entries, tiny_jpeg
 from jobs import incaps
-from jobs.config import build_config
+from jobs.framework.config import build_config
 
 FULL = dict(use_title=True, use_tags=True, use_description=True, append_cname=True, shuffle=True)
 

@@ -46,7 +46,7 @@ def similarity_dir(spark, tmp_path):
 
 
 def run_filter(spark, similarity_dir, out, **values):
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_filter import FilterConfig, run
 
     cfg = build_config(FilterConfig, {"similarity": similarity_dir, "out": out, **values})

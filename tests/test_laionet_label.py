@@ -13,7 +13,7 @@ import pytest
 
 from curation.laion import INDEX_SHIFT_PER_PART, part_number
 from curation.matching import laionet_reference_match
-from jobs.base import execute
+from jobs.framework.base import execute
 from jobs.io.laion import read_laion
 from jobs.laionet_label import JOBS, MatchConfig, run_label, run_subset
 from jobs.sample_data import JOB as SAMPLE_JOB

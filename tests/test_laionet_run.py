@@ -13,7 +13,7 @@ from tiny_clip import write_tiny_clip
 @pytest.fixture(scope="module")
 def sample_laion(tmp_path_factory):
     from jobs import sample_data
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
 
     out = str(tmp_path_factory.mktemp("laion") / "parts")
     sample_data.run(None, build_config(sample_data.SampleLaionConfig,
@@ -40,7 +40,7 @@ def read_outputs(work_dir):
 
 
 def test_run_executes_stages_then_skips_them(spark, tmp_path, sample_laion, tiny_model, capsys):
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_run import RunConfig, run
 
     work = str(tmp_path / "work")
@@ -70,7 +70,7 @@ def test_run_executes_stages_then_skips_them(spark, tmp_path, sample_laion, tiny
 
 def test_run_rejects_unknown_or_unordered_stages(tmp_path, tiny_model):
     from curation.errors import ConfigError
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_run import RunConfig
 
     with pytest.raises(ConfigError, match="unknown stage"):
@@ -100,7 +100,7 @@ def test_every_run_option_reaches_a_stage_and_the_encoder_options_are_declared_o
 
 
 def test_presets_parse_and_differ_only_in_threshold(monkeypatch):
-    from jobs.config import load_yaml
+    from jobs.framework.config import load_yaml
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     seed = load_yaml(os.path.join(repo, "conf", "laionet", "thresh0.7.yaml"))
@@ -110,7 +110,7 @@ def test_presets_parse_and_differ_only_in_threshold(monkeypatch):
     assert {k: v for k, v in seed.items() if k != "threshold"} == {k: v for k, v in paper.items() if k != "threshold"}
     assert seed["model"] == "ViT-B-32" and seed["pretrained"] == "openai"
     # the study's lemma map reaches label and subset; the bare job keeps `standard`
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_run import RunConfig, stage_config, stage_named
 
     cfg = build_config(RunConfig, {**seed, "laion": "l", "work_dir": "w", "stages": ["label", "subset"]})
@@ -123,7 +123,7 @@ def test_presets_parse_and_differ_only_in_threshold(monkeypatch):
 @pytest.mark.slow
 @pytest.mark.cluster
 def test_same_output_under_local1_local2_and_local_cluster(spark, tmp_path, sample_laion, tiny_model, curate_cmd):
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_run import RunConfig, run
 
     work2 = str(tmp_path / "local2")

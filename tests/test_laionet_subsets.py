@@ -133,7 +133,7 @@ def _success_metadata(folder, n_rows=600, n_files=3, seed=0):
 
 
 def _subsets_cfg(**kw):
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_subsets import SubsetsConfig
 
     return build_config(SubsetsConfig, kw)
@@ -200,7 +200,7 @@ def test_job_is_deterministic_across_masters_and_partitioning(spark, tmp_path, c
     (["--n", "10", "--frac", "0.5"], "n"),
 ])
 def test_bad_config_fails_before_any_work(flags, key):
-    from jobs.base import execute
+    from jobs.framework.base import execute
     from jobs.laionet_subsets import JOB
 
     with pytest.raises(ConfigError, match=f"'{key}'"):
@@ -222,7 +222,7 @@ def test_missing_column_is_a_one_line_error(spark, tmp_path):
 def test_presets_parse():
     import glob
 
-    from jobs.config import load_yaml
+    from jobs.framework.config import load_yaml
 
     presets = glob.glob(os.path.join(os.path.dirname(__file__), "..", "conf", "laionet", "subsets-*.yaml"))
     assert len(presets) >= 3

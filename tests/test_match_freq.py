@@ -9,7 +9,7 @@ import pandas as pd
 
 from curation.concepts import classnames, wnid_to_label, wnids
 from curation.t2t import match_frequencies
-from jobs.base import execute
+from jobs.framework.base import execute
 from jobs.laionet_match_freq import JOB
 
 A, B, C = wnids()[:3]

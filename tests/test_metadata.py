@@ -12,7 +12,7 @@ import pytest
 
 from curation.errors import InputError
 from curation.samples.images import SampleImageServer, sample_url
-from jobs.config import build_config
+from jobs.framework.config import build_config
 from jobs.io.metadata import PANDAS_UNNAMED_INDEX, read_metadata
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -77,7 +77,7 @@ def test_reader_bad_files_are_one_line_errors_naming_file_and_columns(spark, tmp
 
 def test_every_metadata_job_refuses_a_file_without_an_index(spark, tmp_path, capsys):
     """The same one line (exit 2) from each job that takes LAIONet metadata."""
-    from jobs.base import execute
+    from jobs.framework.base import execute
     from jobs.laionet_arrange import JOB as ARRANGE
     from jobs.laionet_download import JOB as DOWNLOAD
     from jobs.laionet_match_freq import JOB as MATCH
@@ -155,8 +155,8 @@ def test_option1_file_goes_through_download_arrange_and_subsets(spark, server, t
 
 
 def test_match_freq_and_t2t_subset_take_published_files(spark, tmp_path):
-    from jobs.base import execute
-    from jobs.config import build_config as build
+    from jobs.framework.base import execute
+    from jobs.framework.config import build_config as build
     from jobs.laionet_match_freq import JOB as MATCH
     from jobs.laionet_t2t import T2TSubsetConfig, run_subset
 

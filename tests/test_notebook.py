@@ -28,7 +28,7 @@ def demo_output(tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     model, checkpoint = write_tiny_clip(str(root / "tiny_clip"))
     out = str(root / "demo-output")
-    proc = subprocess.run([sys.executable, "-m", "jobs.cli", "demo", "--out", out, "--rows", "300", "--parts", "2",
+    proc = subprocess.run([sys.executable, "-m", "jobs.framework.cli", "demo", "--out", out, "--rows", "300", "--parts", "2",
                            "--encoder", "open_clip", "--model", model, "--pretrained", checkpoint,
                            "--threshold", "0.95", "--image-port", str(free_port())],
                           cwd=REPO, env=fast_jvm_env(), capture_output=True, text=True, timeout=900)

@@ -19,7 +19,7 @@ from curation.errors import ConfigError
 from curation.samples.incaps import entries_json, generate_entries
 from jobs import incaps
 from jobs import laionet_subsets as ls
-from jobs.config import build_config, load_yaml
+from jobs.framework.config import build_config, load_yaml
 
 CONF = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf")
 

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from curation.paths import NAME_MAX, overlap, unsafe_name, unsafe_root
-from jobs.base import execute
+from jobs.framework.base import execute
 
 
 # ---------------------------------------------------------------- the rules (pure)
@@ -61,7 +61,7 @@ def test_overlap_resolves_relative_file_uri_symlink_and_trailing_slash(tmp_path,
 # ---------------------------------------------------------------- 1. outputs never overlap inputs
 @pytest.fixture(scope="module")
 def laion(tmp_path_factory):
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.sample_data import SampleLaionConfig
     from jobs.sample_data import run as run_sample
 
@@ -135,7 +135,7 @@ def test_a_derived_output_name_that_hits_an_input_is_refused_before_any_rename(s
 
 # ---------------------------------------------------------------- 2. we replace only what we wrote
 def test_an_output_folder_with_a_users_file_is_refused_unless_overwrite(spark, tmp_path, capsys):
-    from jobs.cli import discover
+    from jobs.framework.cli import discover
 
     table = discover()[("concepts", "table")]
     out = tmp_path / "datasets"

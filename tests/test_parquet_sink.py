@@ -22,7 +22,7 @@ _SCRIPT = r"""
 import json, os, sys
 sys.path.insert(0, {repo!r})
 from jobs.io import output
-from jobs.session import create_session
+from jobs.framework.session import create_session
 
 out, seen = sys.argv[1], sys.argv[2]
 spark = create_session("local[2,3]", app_name="sink-retries")

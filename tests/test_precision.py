@@ -28,7 +28,7 @@ def _on_gpu(spec):
 
 @pytest.mark.parametrize("preset", ["thresh0.7.yaml", "thresh0.82.yaml"])
 def test_study_presets_score_in_fp32_on_gpu(preset, tiny_model, tmp_path):
-    from jobs.config import parse_job_args
+    from jobs.framework.config import parse_job_args
     from jobs.laionet_run import RunConfig, stage_config, stage_named
     from jobs.laionet_similarity import JOB
 
@@ -44,7 +44,7 @@ def test_study_presets_score_in_fp32_on_gpu(preset, tiny_model, tmp_path):
 
 
 def test_t2t_search_preset_encodes_queries_in_fp32(tiny_model, tmp_path):
-    from jobs.config import parse_job_args
+    from jobs.framework.config import parse_job_args
     from jobs.laionet_t2t import T2TSearchConfig
 
     path = os.path.join(REPO, "conf", "laionet", "t2t.yaml")

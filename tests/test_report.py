@@ -71,7 +71,7 @@ def _num(text: str) -> int:
 
 
 def _report(workdir, **kw):
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.report import ReportConfig, write_report
 
     page, out = write_report(build_config(ReportConfig, {"workdir": str(workdir), **kw}))
@@ -113,7 +113,7 @@ def _check_frequency_numbers(page: Page, freq_paths):
 @pytest.fixture(scope="module")
 def laionet_work(spark, tmp_path_factory):
     from jobs import sample_data
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_run import RunConfig, run
 
     root = tmp_path_factory.mktemp("report_run")
@@ -212,7 +212,7 @@ def test_a_work_dir_without_outputs_is_one_error(tmp_path):
 # ---------------------------------------------------------------- a cls output
 def test_report_of_a_cls_output(spark, tmp_path):
     from jobs.cls import run_cls
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.cls import ClsConfig
     from jobs.sample_captions import generate_captions
 
@@ -244,7 +244,7 @@ def _slow_job(spark):
 
 
 def test_progress_shows_on_a_terminal_not_on_a_pipe(spark, monkeypatch):
-    from jobs import progress
+    from jobs.framework import progress
 
     monkeypatch.setattr(progress, "DELAY", 0.3)
     monkeypatch.setattr(progress, "INTERVAL", 0.2)

@@ -163,11 +163,11 @@ def test_length_batches_cap_rows_and_padded_tokens():
      "not a local sentence-transformers model directory"),
 ])
 def test_bad_model_fails_in_one_line_before_spark(monkeypatch, capsys, tmp_path, flags, key, message):
-    from jobs.base import execute
+    from jobs.framework.base import execute
     from jobs.laionet_similarity import JOB
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setattr("jobs.session.spark_session", lambda *a, **k: pytest.fail("Spark started"))
+    monkeypatch.setattr("jobs.framework.session.spark_session", lambda *a, **k: pytest.fail("Spark started"))
     rc = execute(JOB, ["--subset", str(tmp_path / "in"), "--out", str(tmp_path / "out"), *flags])
     err = capsys.readouterr().err.strip()
     assert rc == 2
@@ -192,7 +192,7 @@ def test_bad_model_files_are_one_line_errors(tmp_path, tiny_clip):
 
 # ---------------------------------------------------------------- the Spark job
 def test_similarity_job_scores_single_wnid_rows(spark, tmp_path, tiny_clip):
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_similarity import SimilarityConfig, run
     from jobs.io.output import read_report
 
@@ -224,7 +224,7 @@ def test_similarity_job_scores_single_wnid_rows(spark, tmp_path, tiny_clip):
 
 
 def test_similarity_lemma_key_drops_rows_with_several_lemmas(spark, tmp_path, tiny_clip):
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_similarity import SimilarityConfig, run
 
     subset = write_subset(spark, str(tmp_path / "subset"), partitions=1)
@@ -241,7 +241,7 @@ def test_similarity_lemma_key_drops_rows_with_several_lemmas(spark, tmp_path, ti
 
 def test_similarity_bad_input_names_file_and_column(spark, tmp_path, tiny_clip):
     from curation.errors import InputError
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_similarity import SimilarityConfig, run
 
     bad = subset_rows().drop(columns=["wnids"])

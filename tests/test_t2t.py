@@ -15,7 +15,7 @@ from curation.errors import InputError
 from curation.knn import brute_force_topk
 from curation.samples.incaps import generate_entries
 from curation.t2t import assign_wnid_by_sim, greedy_assign, incaps_queries
-from jobs.base import execute
+from jobs.framework.base import execute
 from jobs.laionet_t2t import JOBS
 from test_knn import write_laion_parts
 from tiny_clip import write_tiny_clip
@@ -154,7 +154,7 @@ def test_greedy_rejects_two_rows_at_one_rank():
 
 
 def test_subset_preset_is_its_own():
-    from jobs.config import build_config, load_yaml
+    from jobs.framework.config import build_config, load_yaml
     from jobs.laionet_t2t import T2TSearchConfig, T2TSubsetConfig
 
     conf = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "conf", "laionet")
@@ -252,7 +252,7 @@ def test_t2t_search_with_encoder_corpus_is_exact(spark, t2t_inputs, tmp_path):
     assert emb_report["read"] == 52 and emb_report["dropped"] == {"no_caption": 6}
 
     # a second search reuses the embeddings; other weights are refused, not overwritten
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
     from jobs.laionet_t2t import T2TSearchConfig, _encoder_corpus
 
     def config(*extra):
@@ -393,7 +393,7 @@ def test_whole_recipe_on_sample_data(spark, tmp_path):
     is an arranged image."""
     from curation.samples.images import serve_sample_images
     from jobs import laionet_arrange, laionet_download, laionet_match_freq, laionet_run, sample_data
-    from jobs.config import build_config
+    from jobs.framework.config import build_config
 
     model, pretrained = write_tiny_clip(str(tmp_path / "clip"))
     work = tmp_path / "work"

@@ -35,7 +35,7 @@ import yaml
 from curation.errors import ConfigError, InputError
 from curation.paths import overlap
 from curation.report import StageReport
-from jobs.config import config_inputs, config_keys, config_to_dict, config_to_yaml, output_fields, overlap_message, path_kind
+from jobs.framework.config import config_inputs, config_keys, config_to_dict, config_to_yaml, output_fields, overlap_message, path_kind
 
 CONFIG_NAME = "_config.yaml"
 REPORT_NAME = "_report.json"

@@ -28,7 +28,7 @@ class Job:
 
 def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
     """Parse, validate, (dry-run or) run a job; turn user errors into one-line messages."""
-    from jobs.config import check_paths, config_to_yaml, parse_job_args
+    from jobs.framework.config import check_paths, config_to_yaml, parse_job_args
     from jobs.io.output import check_known_outputs, guarded
 
     debug = "--debug" in argv
@@ -40,14 +40,14 @@ def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
         check_paths(cfg)  # outputs that overlap inputs: refused before Spark starts
         t0 = time.time()
         start_stage_clock()
-        from jobs.progress import set_quiet
+        from jobs.framework.progress import set_quiet
 
         set_quiet(run.quiet)
         with guarded(cfg, name=job.name, overwrite=run.overwrite):  # every output is checked
             check_known_outputs(cfg)  # local outputs of the user's: refused before Spark starts
             if job.needs_spark:
-                from jobs.progress import progress
-                from jobs.session import spark_session
+                from jobs.framework.progress import progress
+                from jobs.framework.session import spark_session
 
                 with spark_session(run.master, app_name=f"curate {job.name}", debug=run.debug) as spark:
                     check_master_reachable(spark)
@@ -69,8 +69,8 @@ def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
 
 def check_master_reachable(spark) -> None:
     """On a cluster, fail fast with one line when executors cannot run our code (the master
-    itself was probed before the session was created; see jobs/session.py)."""
-    from jobs.session import check_executors
+    itself was probed before the session was created; see jobs/framework/session.py)."""
+    from jobs.framework.session import check_executors
 
     check_executors(spark)
 

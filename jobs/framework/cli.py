@@ -11,9 +11,10 @@ import pkgutil
 import sys
 from typing import Dict, List, Sequence, Tuple
 
-from jobs.base import Job, execute
+from jobs.framework.base import Job, execute
 
-_NOT_JOBS = {"base", "cli", "config", "session", "output", "io", "spark_io"}
+#: modules of `jobs` that hold no job: shared steps and options, and the sub-packages
+_NOT_JOBS = {"classes", "encoding", "framework", "io"}
 
 
 def discover() -> Dict[Tuple[str, ...], Job]:
