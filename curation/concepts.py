@@ -24,7 +24,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 import pandas as pd
 
@@ -126,9 +126,9 @@ def _read_text(path: str) -> str:
         raise InputError(f"cannot read {path}: {e}") from None
 
 
-def _read_json_object(path: str) -> dict:
+def _read_json_object(path: str, read_text: Optional[Callable[[str], str]] = None) -> dict:
     try:
-        data = json.loads(_read_text(path))
+        data = json.loads((read_text or _read_text)(path))
     except json.JSONDecodeError as e:
         raise InputError(f"{path} is not valid JSON: {e}") from None
     if not isinstance(data, dict):
@@ -418,17 +418,21 @@ def check_lemma_map(source: Optional[str], key: str = "lemma_map") -> None:
     raise ConfigError(key, f"file not found: {source}")
 
 
-def load_lemma_map(source: Optional[str] = None) -> Dict[str, str]:
+def load_lemma_map(source: Optional[str] = None, read_text: Optional[Callable[[str], str]] = None) -> Dict[str, str]:
     """A {lemma: wnid} map: a packaged one by name (`standard`, the default: `ilsvrc` scope,
     standard 1000 wnids, 1,824 lemmas; `laionet`: the same rule without n03126707, 1,825
     lemmas) or a JSON object file (any other value is a path). Wnids are normalized
-    (n02112837 -> n02110185) and must be among the 1000 standard wnids."""
+    (n02112837 -> n02110185) and must be among the 1000 standard wnids.
+
+    `read_text(path) -> str` reads a file's text (the jobs pass their file-system layer,
+    Hadoop's, so that `s3a://` and `hdfs://` work as for every other path); default: a
+    local path, or a URI that pyarrow's file systems know."""
     source = source or "standard"
     if source == "laionet":
         return build_lemma_map(laionet_synsets(), "ilsvrc")
     if source == "standard":
         source = LEMMA_MAP_FILE
-    data = _read_json_object(source)
+    data = _read_json_object(source, read_text if source != LEMMA_MAP_FILE else None)
     known = set(wnids())
     out: Dict[str, str] = {}
     for lemma, wnid in data.items():

@@ -46,10 +46,12 @@ class MatchConfig:
         check_lemma_map(self.lemma_map)
 
 
-def _lemma_map(cfg: MatchConfig) -> Dict[str, str]:
-    from curation.concepts import load_lemma_map
+def _lemma_map(spark, cfg: MatchConfig) -> Dict[str, str]:
+    from curation.concepts import LEMMA_MAPS, load_lemma_map
 
-    lemma_map = load_lemma_map(cfg.lemma_map)
+    if cfg.lemma_map not in LEMMA_MAPS:  # a file: read like every path (local, hdfs://, s3a://, ...)
+        output.require_input(spark, cfg.lemma_map, "lemma map (--lemma-map)")
+    lemma_map = load_lemma_map(cfg.lemma_map, read_text=lambda path: output.read_text(spark, path))
     if not lemma_map:
         raise InputError(f"lemma map {cfg.lemma_map} is empty")
     return lemma_map
@@ -77,7 +79,7 @@ def _fill_caption_report(report: StageReport, counts: Dict[str, int], cfg: Match
 def run_label(spark, cfg: MatchConfig) -> StageReport:
     from udfs.matcher import label_batches, padded_text_column
 
-    lemma_map = _lemma_map(cfg)
+    lemma_map = _lemma_map(spark, cfg)
     laion = read_laion(spark, cfg.laion, cfg.skip_bad_files, columns=[TEXT_COLUMN])
     padded = padded_text_column(cfg.matching)  # laionet mode: the JVM pads the captions
     captions = laion.df if padded is None else laion.df.select(INDEX_COLUMN, padded)
@@ -96,7 +98,7 @@ def run_label(spark, cfg: MatchConfig) -> StageReport:
 def run_subset(spark, cfg: MatchConfig) -> StageReport:
     from udfs.matcher import subset_batches
 
-    lemma_map = _lemma_map(cfg)
+    lemma_map = _lemma_map(spark, cfg)
     laion = read_laion(spark, cfg.laion, cfg.skip_bad_files)
     counts = _caption_counter(spark)
     schema = (", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in laion.df.schema.fields)

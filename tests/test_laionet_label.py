@@ -147,6 +147,26 @@ def test_label_output_does_not_depend_on_partitioning(spark, parts, lemma_map_fi
         pq.read_table(label_run[0]).sort_by([(k, "ascending") for k in key]))
 
 
+def test_lemma_map_is_read_through_the_jobs_file_system(spark, parts, lemma_map_file, label_run, tmp_path,
+                                                          monkeypatch):
+    """--lemma-map goes through the same file-system layer as every other path (Hadoop's:
+    hdfs://, s3a://, ... as --laion), not through pyarrow's, which lacks s3a://."""
+    import curation.concepts
+    from curation.errors import InputError
+
+    def no_pyarrow(path):
+        raise AssertionError(f"{path} read outside the jobs' file-system layer")
+
+    monkeypatch.setattr(curation.concepts, "_read_text", no_pyarrow)
+    out = str(tmp_path / "labels")
+    run_label(spark, MatchConfig(laion=parts, out=out, lemma_map=f"file://{os.path.abspath(lemma_map_file)}"))
+    key = [("laion_index", "ascending"), ("lemma", "ascending")]
+    assert pq.read_table(out).sort_by(key).equals(pq.read_table(label_run[0]).sort_by(key))
+    missing = f"file://{tmp_path}/no_such_map.json"
+    with pytest.raises(InputError, match=f"^lemma map \\(--lemma-map\\) not found: {missing}$"):
+        run_label(spark, MatchConfig(laion=parts, out=str(tmp_path / "x"), lemma_map=missing))
+
+
 def test_subset_has_all_columns_and_the_sorted_wnids_and_lemmas(spark, parts, lemma_map_file, label_run, tmp_path):
     out = str(tmp_path / "subset")
     report = run_subset(spark, MatchConfig(laion=parts, out=out, lemma_map=lemma_map_file))
