@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import os
 import re
-import subprocess
-import sys
 
 import pytest
 
@@ -15,24 +13,24 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def demo_output(tmp_path_factory):
-    """A small `curate demo` run (all six stages on local[*], images from its own sample-image
-    server on a free port) with the tiny random-weight CLIP of the tests instead of the demo's
-    MiniLM. 300 rows are enough for every part of the notebook (a few dozen classes, downloaded
-    images); the demo's time is mostly start-up (JVM, torch and img2dataset imports), so fewer
-    rows would save little more. The tiny CLIP's cosines lie around 0.87-0.99, so the
-    threshold 0.95 puts captions on both sides of it (the histogram, the near-threshold tables)."""
-    from standalone import fast_jvm_env, free_port
+def demo_output(spark, tmp_path_factory):
+    """A small `curate demo` run (all six stages, images from its own sample-image server on
+    a free port) with the tiny random-weight CLIP of the tests instead of the demo's MiniLM,
+    run in this process on the suite's Spark session (the demo uses an active session: no
+    second JVM, no second round of imports). 300 rows are enough for every part of the
+    notebook (a few dozen classes, downloaded images). The tiny CLIP's cosines lie around
+    0.87-0.99, so the threshold 0.95 puts captions on both sides of it (the histogram, the
+    near-threshold tables)."""
+    from jobs.demo import JOB
+    from jobs.framework.base import execute
+    from standalone import free_port
     from tiny_clip import write_tiny_clip
 
     root = tmp_path_factory.mktemp("demo")
     model, checkpoint = write_tiny_clip(str(root / "tiny_clip"))
     out = str(root / "demo-output")
-    proc = subprocess.run([sys.executable, "-m", "jobs.framework.cli", "demo", "--out", out, "--rows", "300", "--parts", "2",
-                           "--encoder", "open_clip", "--model", model, "--pretrained", checkpoint,
-                           "--threshold", "0.95", "--image-port", str(free_port())],
-                          cwd=REPO, env=fast_jvm_env(), capture_output=True, text=True, timeout=900)
-    assert proc.returncode == 0, (proc.stdout + proc.stderr)[-3000:]
+    assert execute(JOB, ["--out", out, "--rows", "300", "--parts", "2", "--encoder", "open_clip", "--model", model,
+                         "--pretrained", checkpoint, "--threshold", "0.95", "--image-port", str(free_port())]) == 0
     return out
 
 

@@ -435,10 +435,16 @@ def _write_sidecar(spark, path: str, data: bytes) -> None:
             if os.path.exists(tmp):
                 os.remove(tmp)
         return
+    _write_via_tmp(spark, path, data, replace_path)
+
+
+def _write_via_tmp(spark, path: str, data: bytes, put) -> None:
+    """Write `data` under a new temporary name beside `path`, then `put(spark, tmp, path)`
+    puts it in place; the temporary file never outlives the call."""
     tmp = _new_tmp(spark, path)
     try:
         _create(spark, tmp, data)
-        replace_path(spark, tmp, path)
+        put(spark, tmp, path)
     finally:
         delete(spark, tmp)
 
@@ -483,12 +489,7 @@ def write_bytes(spark, path: str, data: bytes) -> None:
     """Write a small binary file (e.g. a PNG plot) atomically (temporary name, then a safe
     replace); checked as every output (`check_output`)."""
     check_output(spark, path)
-    tmp = _new_tmp(spark, path)
-    try:
-        _create(spark, tmp, data)
-        commit_file(spark, tmp, path)
-    finally:
-        delete(spark, tmp)
+    _write_via_tmp(spark, path, data, commit_file)
 
 
 def write_text(spark, path: str, text: str) -> None:
