@@ -132,7 +132,7 @@ def stage_config(cfg: RunConfig, stage: Stage, job: Job):
     """The stage's config: shared fields copied from `cfg`, paths from the work dir."""
     ours = {f.name for f in dataclasses.fields(cfg)}
     values = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(job.config)
-              if f.name in ours and f.name not in (stage.out_key, "stages", "force")}
+              if f.name in ours and f.name != stage.out_key and f.name not in RUN_FIELDS}
     for key, source in stage.inputs.items():
         values[key] = cfg.laion if source == "laion" else stage_output(cfg, stage_named(source))
     values[stage.out_key] = stage_output(cfg, stage)

@@ -22,7 +22,7 @@ How the work is spread:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict
+from typing import Dict, List
 
 from curation.errors import InputError
 from curation.queries import QUERY_KEYS, QUERY_TYPES, query_column, queries_for, similarity_column
@@ -87,6 +87,11 @@ def keyed_rows(df, query_key: str):
     return df
 
 
+def key_columns(cfg: SimilarityConfig) -> List[str]:
+    """The columns a query is keyed by: the wnid, and the lemma for `--query-key lemma`."""
+    return ["wnid", "lemma"] if cfg.query_key == "lemma" else ["wnid"]
+
+
 def key_counts(keyed, cfg: SimilarityConfig):
     """One pass over the subset: rows read, drop counts {reason: n} and the sorted distinct
     query keys of the rows that can be scored (wnid, or (wnid, lemma) for key lemma).
@@ -94,7 +99,7 @@ def key_counts(keyed, cfg: SimilarityConfig):
     Keys whose wnid is not an ImageNet synset are dropped as `unknown_wnid`."""
     from curation.concepts import load_concepts
 
-    key_cols = ["wnid", "lemma"] if cfg.query_key == "lemma" else ["wnid"]
+    key_cols = key_columns(cfg)
     known = set(load_concepts()["wnid"])
     read, dropped, keys = 0, {}, []
     for r in keyed.groupBy(*key_cols, "_drop").count().collect():
@@ -113,7 +118,7 @@ def query_table(spark, keys, cfg: SimilarityConfig):
     """(DataFrame of key columns + query text + `_query_id`, list of query texts)."""
     from curation.concepts import load_concepts
 
-    key_cols = ["wnid", "lemma"] if cfg.query_key == "lemma" else ["wnid"]
+    key_cols = key_columns(cfg)
     texts = queries_for(load_concepts(), cfg.query_type, [(k[0], k[1] if len(k) > 1 else None) for k in keys])
     rows = [(*k, t, i) for i, (k, t) in enumerate(zip(keys, texts))]
     schema = ", ".join(f"{c} string" for c in key_cols) + f", {query_column(cfg.query_type, cfg.query_key)} string, _query_id int"
@@ -145,8 +150,7 @@ def score(spark, subset_df, cfg: SimilarityConfig, spec: EncoderSpec):
     keyed = keyed_rows(subset_df, cfg.query_key)
     read, dropped, keys = key_counts(keyed, cfg)
     queries, texts = query_table(spark, keys, cfg)
-    key_cols = [c for c in ("wnid", "lemma") if c in queries.columns]
-    joined = keyed.filter("_drop IS NULL").join(F.broadcast(queries), on=key_cols, how="inner")
+    joined = keyed.filter("_drop IS NULL").join(F.broadcast(queries), on=key_columns(cfg), how="inner")
 
     # on the executors: the driver never loads the model (see encode_on_executors)
     query_emb = encode_on_executors(spark, spec, texts)

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from curation import knn
+from udfs.worker import on_worker
 
 RESULT_SCHEMA = "qid int, laion_index long, similarity float"
 
@@ -97,8 +98,6 @@ class QueryPieces:
 def query_chunk(pieces: QueryPieces, start: int, stop: int) -> np.ndarray:
     """Rows [start, stop) of the query embeddings, read once per Python worker (only the
     last chunk is kept: the chunks' searches run one after the other)."""
-    from udfs.worker import on_worker
-
     return on_worker(("query-chunk", pieces, start, stop), lambda: pieces.read(start, stop), slot="query-chunk")
 
 
@@ -127,8 +126,6 @@ def _shortlist_backend(device: str) -> Tuple[Optional[knn.BlockTopK], str]:
     resolved, _ = task_device(EncoderSpec(device=device))
     if not resolved.startswith("cuda"):
         return None, "fp32"
-    from udfs.worker import on_worker
-
     return on_worker(("block-topk", resolved), lambda: knn.torch_block_topk(resolved)), "fp16"
 
 

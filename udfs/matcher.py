@@ -17,6 +17,7 @@ from typing import Callable, Dict, Iterable, Iterator, Mapping, Optional, Tuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from pyspark.accumulators import AccumulatorParam
 
@@ -156,10 +157,6 @@ def class_batches(key, caption_col: str, path_col: Optional[str]) -> BatchFuncti
     (row, class its caption mentions) + `label` + `n`, then the rows without class with
     null columns and `n` = NO_CLASS / NO_CAPTION / BAD_PATH."""
     def run(batches):
-        import numpy as np
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
         matcher = word_matcher(key)
         for batch in batches:
             captions = batch.column(caption_col)
