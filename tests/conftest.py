@@ -48,3 +48,30 @@ def curate_cmd():
     if not os.path.exists(exe):
         return [sys.executable, "-m", "jobs.framework.cli"]
     return [exe]
+
+
+def _app(master: str, tmp_path_factory):
+    from spark_app import SparkApp
+
+    name = master.replace("[", "_").replace("]", "").replace(",", "_")
+    root = tmp_path_factory.mktemp(f"app-{name}")
+    os.makedirs(root / "cwd")
+    return SparkApp(master, str(root / "app.log"), cwd=str(root / "cwd"))
+
+
+@pytest.fixture(scope="session")
+def cluster_app(tmp_path_factory):
+    """One `local-cluster[2,1,1024]` application (separate executor processes) for every test
+    that needs one: `cluster_app.curate(job words..., args...)` (tests/spark_app.py)."""
+    app = _app("local-cluster[2,1,1024]", tmp_path_factory)
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="session")
+def local1_app(tmp_path_factory):
+    """One `local[1]` application (one core, one partition by default) for the tests that
+    compare against the suite's local[2]."""
+    app = _app("local[1]", tmp_path_factory)
+    yield app
+    app.stop()

@@ -174,18 +174,14 @@ def test_sample_captions_job(tmp_path):
 
 @pytest.mark.cluster
 @pytest.mark.slow
-def test_separate_executor_processes_give_the_same_bytes(spark, tmp_path, curate_cmd):
+def test_separate_executor_processes_give_the_same_bytes(spark, tmp_path, cluster_app):
     """The matcher is rebuilt inside executor Python workers from what the task ships."""
-    import subprocess
-
     from jobs.cls import run_cls
 
     _corpus(150, seed=9).to_parquet(tmp_path / "c.parquet")
     run_cls(spark, _cfg(captions=str(tmp_path / "c.parquet"), out=str(tmp_path / "a" / "x.tsv")))
-    proc = subprocess.run(curate_cmd + ["cls", "--captions", str(tmp_path / "c.parquet"), "--out",
-                                        str(tmp_path / "b" / "x.tsv"), "--master", "local-cluster[2,1,1024]"],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    res = cluster_app.curate("cls", "--captions", str(tmp_path / "c.parquet"), "--out", str(tmp_path / "b" / "x.tsv"))
+    assert res.returncode == 0, res.output
     for name in ("x.tsv", "class_frequency_x_imagenet_ori.txt"):
         assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
 

@@ -26,7 +26,7 @@ import time
 import pandas as pd
 import pytest
 
-from standalone import (REPO, StandaloneCluster, fast_jvm_env, free_port, get_json,  # noqa: F401 (fixture)
+from standalone import (REPO, StandaloneCluster, free_port, get_json,  # noqa: F401 (fixture)
                         standalone_cluster)
 
 SUBMIT = os.path.join(REPO, "submit")
@@ -303,13 +303,13 @@ def test_packed_environment_through_the_submit_wrapper(standalone_cluster, tmp_p
 
 
 # ---------------------------------------------------------------- the LAIONet pipeline
-# Two applications on the cluster and one local[1] reference process cover the pipeline and
-# both faults (each spark-submit pays a driver JVM, two executor JVMs, Python workers that
+# Two applications on the cluster and one local[1] reference run (in the suite's local[1]
+# application, tests/spark_app.py) cover the pipeline and both faults (each spark-submit pays a driver JVM, two executor JVMs, Python workers that
 # import torch and img2dataset, and the executor check, so their number sets the time):
 #   1. `laionet run` (all six stages, one spark-submit): a worker is SIGKILLed while a label
 #      task runs on it, and the driver is SIGKILLed as soon as the label stage is complete;
 #   2. the same command again: it skips label and runs subset ... arrange to the end;
-#   meanwhile the same preset runs under local[1] in one process (the reference).
+#   meanwhile the same preset runs under local[1] (the reference).
 # The tests below each assert one part of that story.
 STAGES = {"label": ["laion_index", "wnid", "lemma"], "subset": ["laion_index"],
           "similarity": ["laion_index"], "filter": ["laion_index"]}
@@ -331,7 +331,7 @@ class Pipeline:
         self.preset = os.path.join(root, "test-preset.yaml")
         with open(self.preset, "w") as fh:
             yaml.safe_dump(PRESET, fh)
-        self._reference: subprocess.Popen = None
+        self._reference = None
         self._expected = None
 
     def args(self, work: str):
@@ -339,28 +339,24 @@ class Pipeline:
         return ["--config", self.preset, "--laion", self.laion, "--work-dir", work,
                 "--model", self.model[0], "--pretrained", self.model[1]]
 
-    def start_reference(self) -> None:
+    def start_reference(self, local1_app) -> None:
         self.reference_work = os.path.join(self.root, "local1")
-        self._reference_log = os.path.join(self.root, "local1.log")
-        with open(self._reference_log, "wb") as log:
-            self._reference = subprocess.Popen(
-                [sys.executable, "jobs/laionet_run.py", *self.args(self.reference_work), "--master", "local[1]"],
-                cwd=REPO, env=fast_jvm_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self._reference = local1_app
+        local1_app.send("laionet", "run", *self.args(self.reference_work))
 
     @property
     def expected(self) -> dict:
         """The local[1] outputs (waits for the reference run)."""
         if self._expected is None:
-            rc = self._reference.wait(timeout=900)
-            assert rc == 0, f"laionet run on local[1]:\n{open(self._reference_log).read()[-4000:]}"
+            res = self._reference.receive(timeout=900)
+            assert res.returncode == 0, f"laionet run on local[1]:\n{res.output}"
             self._expected = self.read(self.reference_work)
             assert len(self._expected["filter"]) > 0 and len(self._expected["tree"]) > 0
         return self._expected
 
     def stop(self) -> None:
-        if self._reference is not None and self._reference.poll() is None:
-            os.killpg(self._reference.pid, signal.SIGKILL)
-            self._reference.wait(timeout=60)
+        if self._reference is not None and self._expected is None:
+            self._reference.receive(timeout=900)  # the application serves the next test after it
 
     @staticmethod
     def read_stages(work: str) -> dict:
@@ -396,7 +392,7 @@ def assert_same(got: dict, expected: dict) -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
+def pipeline(tmp_path_factory, local1_app):
     """Inputs, and the local[1] reference run started in the background (`pipeline.expected`)."""
     from curation.samples.images import SampleImageServer
     from jobs import sample_data
@@ -409,7 +405,7 @@ def pipeline(tmp_path_factory):
         sample_data.run(None, build_config(sample_data.SampleLaionConfig, {
             "out": laion, "rows": 600, "parts": 3, "seed": 5, "image_base_url": server.base_url}))
         p = Pipeline(root, laion, write_tiny_clip(os.path.join(root, "tiny_clip")), server.base_url)
-        p.start_reference()
+        p.start_reference(local1_app)
         try:
             yield p
         finally:

@@ -170,28 +170,26 @@ def test_bad_config_and_metadata_are_one_line_errors(spark, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.cluster
-def test_cli_download_and_arrange_on_separate_executors(server, tmp_path, curate_cmd):
-    """`curate` in a subprocess on local-cluster: executors are separate Python processes."""
-    import subprocess
-
-    meta = laion_metadata(server.base_url, str(tmp_path / "m.parquet"))
+def test_cli_download_and_arrange_on_separate_executors(server, cluster_app):
+    """`curate` on local-cluster with paths relative to the user's directory (the
+    application's): executors are separate Python processes in directories of their own."""
+    d = cluster_app.folder()
+    here = os.path.join(cluster_app.cwd, d)
+    meta = laion_metadata(server.base_url, os.path.join(here, "m.parquet"))
     ok = int(meta.kind.isin(["img", "redirect", "huge"]).sum())
-    master = ["--master", "local-cluster[2,1,1024]"]
-    common = dict(capture_output=True, text=True, timeout=600, cwd=tmp_path)
-    dl = subprocess.run(curate_cmd + ["laionet", "download", "--metadata", "m.parquet", "--out", "shards",
-                                      "--number-sample-per-shard", "10", "--thread-count", "8",
-                                      "--retries", "0", "--timeout", "5"] + master, **common)
-    assert dl.returncode == 0, dl.stderr[-3000:]
-    report = json.load(open(tmp_path / "shards.report.json"))
-    assert report["kept"] == ok, (report, dl.stdout[-3000:], dl.stderr[-3000:])
-    ar = subprocess.run(curate_cmd + ["laionet", "arrange", "--shards", "shards", "--metadata", "m.parquet",
-                                      "--target", "laionet", "--target-df", "laionet_thresh0.7.parquet"] + master,
-                        **common)
-    assert ar.returncode == 0, ar.stderr[-3000:]
-    assert sum(len(files) for _, _, files in os.walk(tmp_path / "laionet")) == ok
-    assert (tmp_path / f"laionet_thresh0.7_success{ok}.parquet" / "_report.json").exists()
-    bad = subprocess.run(curate_cmd + ["laionet", "arrange", "--shards", "shards", "--metadata", "nope.parquet",
-                                       "--target", "laionet"], **common)
+    dl = cluster_app.curate("laionet", "download", "--metadata", f"{d}/m.parquet", "--out", f"{d}/shards",
+                            "--number-sample-per-shard", "10", "--thread-count", "8", "--retries", "0",
+                            "--timeout", "5")
+    assert dl.returncode == 0, dl.output
+    report = json.load(open(os.path.join(here, "shards.report.json")))
+    assert report["kept"] == ok, (report, dl.output)
+    ar = cluster_app.curate("laionet", "arrange", "--shards", f"{d}/shards", "--metadata", f"{d}/m.parquet",
+                            "--target", f"{d}/laionet", "--target-df", f"{d}/laionet_thresh0.7.parquet")
+    assert ar.returncode == 0, ar.output
+    assert sum(len(files) for _, _, files in os.walk(os.path.join(here, "laionet"))) == ok
+    assert os.path.exists(os.path.join(here, f"laionet_thresh0.7_success{ok}.parquet", "_report.json"))
+    bad = cluster_app.curate("laionet", "arrange", "--shards", f"{d}/shards", "--metadata", "nope.parquet",
+                             "--target", f"{d}/laionet")
     assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: metadata not found: nope.parquet"
 
 

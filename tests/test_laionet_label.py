@@ -5,7 +5,6 @@ import glob
 import json
 import os
 import shutil
-import subprocess
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -301,9 +300,9 @@ def test_glob_input_and_default_lemma_map(spark, parts, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.cluster
-def test_label_is_identical_on_a_local_cluster(parts, label_run, lemma_map_file, tmp_path, curate_cmd):
+def test_label_is_identical_on_a_local_cluster(parts, label_run, lemma_map_file, tmp_path, cluster_app):
     out = str(tmp_path / "labels")
-    subprocess.run(curate_cmd + ["laionet", "label", "--laion", parts, "--out", out, "--lemma-map", lemma_map_file,
-                                 "--master", "local-cluster[2,1,1024]"], check=True, timeout=600)
+    res = cluster_app.curate("laionet", "label", "--laion", parts, "--out", out, "--lemma-map", lemma_map_file)
+    assert res.returncode == 0, res.output
     key = [("laion_index", "ascending"), ("lemma", "ascending")]
     assert pq.read_table(out).sort_by(key).equals(pq.read_table(label_run[0]).sort_by(key))

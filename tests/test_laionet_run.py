@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 
 import pandas as pd
 import pytest
@@ -39,12 +38,23 @@ def read_outputs(work_dir):
     return sim, kept, freq
 
 
-def test_run_executes_stages_then_skips_them(spark, tmp_path, sample_laion, tiny_model, capsys):
+@pytest.fixture(scope="module")
+def first_run(spark, tmp_path_factory, sample_laion, tiny_model):
+    """(work dir, stage reports, outputs) of one run on the suite's local[2] session; the
+    outputs are read at once (a later test re-runs stages in that work dir)."""
     from jobs.framework.config import build_config
     from jobs.laionet_run import RunConfig, run
 
-    work = str(tmp_path / "work")
-    first = run(spark, build_config(RunConfig, run_values(sample_laion, work, tiny_model)))
+    work = str(tmp_path_factory.mktemp("run") / "work")
+    reports = run(spark, build_config(RunConfig, run_values(sample_laion, work, tiny_model)))
+    return work, reports, read_outputs(work)
+
+
+def test_run_executes_stages_then_skips_them(spark, first_run, sample_laion, tiny_model, capsys):
+    from jobs.framework.config import build_config
+    from jobs.laionet_run import RunConfig, run
+
+    work, first, _ = first_run
     assert list(first) == ["label", "subset", "similarity", "filter"]
     assert not any(r["skipped"] for r in first.values())
     assert first["similarity"]["read"] == first["subset"]["kept"] > 0
@@ -122,33 +132,20 @@ def test_presets_parse_and_differ_only_in_threshold(monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.cluster
-def test_same_output_under_local1_local2_and_local_cluster(spark, tmp_path, sample_laion, tiny_model, curate_cmd):
-    from jobs.framework.config import build_config
-    from jobs.laionet_run import RunConfig, run
-
-    work2 = str(tmp_path / "local2")
-    run(spark, build_config(RunConfig, run_values(sample_laion, work2, tiny_model)))  # local[2] fixture
-    expected = read_outputs(work2)
-    runs = {}  # both masters at once: each run mostly waits on JVM and worker start-up
-    for master in ("local[1]", "local-cluster[2,1,1024]"):
-        work = str(tmp_path / master.replace("[", "_").replace("]", "").replace(",", "_"))
+def test_same_output_under_local1_local2_and_local_cluster(first_run, tmp_path, sample_laion, tiny_model,
+                                                           local1_app, cluster_app):
+    _, _, expected = first_run  # local[2]: the suite's session
+    runs = {}
+    for app in (local1_app, cluster_app):  # both at once: each mostly waits on its executors
+        work = str(tmp_path / app.master.replace("[", "_").replace("]", "").replace(",", "_"))
         args = [f"--{k.replace('_', '-')}={v}" for k, v in run_values(sample_laion, work, tiny_model).items()
                 if not isinstance(v, bool)]
-        log = open(work + ".log", "w+")  # a file, not a pipe: neither run waits on a full pipe
-        runs[work] = (subprocess.Popen([*curate_cmd, "laionet", "run", *args, "--remove-nsfw", "--master", master],
-                                       stdout=log, stderr=subprocess.STDOUT, text=True), log)
-    try:
-        for work, (proc, log) in runs.items():
-            proc.wait(timeout=900)
-            log.seek(0)
-            assert proc.returncode == 0, log.read()[-5000:]
-            got = read_outputs(work)
-            pd.testing.assert_frame_equal(got[0], expected[0], check_exact=True)
-            pd.testing.assert_frame_equal(got[1], expected[1], check_exact=True)
-            assert got[2] == expected[2]
-    finally:
-        for proc, log in runs.values():
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            log.close()
+        app.send("laionet", "run", *args, "--remove-nsfw")
+        runs[work] = app
+    for work, app in runs.items():
+        res = app.receive(timeout=900)
+        assert res.returncode == 0, res.output
+        got = read_outputs(work)
+        pd.testing.assert_frame_equal(got[0], expected[0], check_exact=True)
+        pd.testing.assert_frame_equal(got[1], expected[1], check_exact=True)
+        assert got[2] == expected[2]

@@ -1,7 +1,6 @@
 """LAIONet subsets: the selection rules on pandas, then the Spark job end to end."""
 import json
 import os
-import subprocess
 
 import numpy as np
 import pandas as pd
@@ -169,8 +168,8 @@ def test_job_writes_tsv_frequency_file_plot_and_report(spark, tmp_path):
     assert saved["info"]["freq_file"].endswith("class_frequency_laionet_thresh0.8_n100_ori.txt")
 
 
-def test_job_is_deterministic_across_masters_and_partitioning(spark, tmp_path, curate_cmd):
-    """One file read by local[1] in a subprocess == the same rows shuffled into 5 files,
+def test_job_is_deterministic_across_masters_and_partitioning(spark, tmp_path, local1_app):
+    """One file read by local[1] (its own application) == the same rows shuffled into 5 files,
     read by the tests' local[2] session."""
     from jobs.laionet_subsets import run_subsets
 
@@ -181,11 +180,9 @@ def test_job_is_deterministic_across_masters_and_partitioning(spark, tmp_path, c
         shuffled.iloc[rows].to_parquet(tmp_path / "b" / f"p{i}.parquet", index=False)
     run_subsets(spark, _subsets_cfg(df=str(tmp_path / "b"), out_dir=str(tmp_path / "out_b"),
                                     thresh=0.7, frac=0.5, seed=11))
-    proc = subprocess.run(curate_cmd + ["laionet", "subsets", "--df", str(tmp_path / "a"), "--out-dir",
-                                        str(tmp_path / "out_a"), "--thresh", "0.7", "--frac", "0.5",
-                                        "--seed", "11", "--master", "local[1]"],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr
+    res = local1_app.curate("laionet", "subsets", "--df", str(tmp_path / "a"), "--out-dir", str(tmp_path / "out_a"),
+                            "--thresh", "0.7", "--frac", "0.5", "--seed", "11")
+    assert res.returncode == 0, res.output
     names = {src: sorted(p.name for p in (tmp_path / f"out_{src}").iterdir() if p.suffix == ".tsv")
              for src in "ab"}
     assert names["a"] == names["b"] and names["a"][0].startswith("laionet_thresh0.7_frac0.5_")

@@ -1,7 +1,6 @@
 """Synset queries (pure), the text encoders, and `curate laionet similarity` on Spark."""
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
