@@ -192,7 +192,7 @@ def test_cli_download_and_arrange_on_separate_executors(server, tmp_path, curate
     assert (tmp_path / f"laionet_thresh0.7_success{ok}.parquet" / "_report.json").exists()
     bad = subprocess.run(curate_cmd + ["laionet", "arrange", "--shards", "shards", "--metadata", "nope.parquet",
                                        "--target", "laionet"], **common)
-    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: metadata not found: nope.parquet"
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: --metadata nope.parquet: not found"
 
 
 def test_laionet_run_wires_download_and_arrange():
