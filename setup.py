@@ -26,6 +26,8 @@ setup(
     include_package_data=True,
     python_requires=">=3.10",
     install_requires=requirements(),
-    extras_require={"dev": ["pytest", "nbclient", "nbformat", "ipykernel", "venv-pack"]},
+    # remote: fsspec backends for what the Python workers read and write on s3a:// and gs://
+    # (udfs/files.py; docs/cluster.md)
+    extras_require={"dev": ["pytest", "nbclient", "nbformat", "ipykernel", "venv-pack"], "remote": ["s3fs", "gcsfs"]},
     entry_points={"console_scripts": ["curate=jobs.framework.cli:main"]},
 )

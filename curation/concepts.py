@@ -109,20 +109,21 @@ def write_classes(df: pd.DataFrame, path: str) -> None:
 
 
 def _read_text(path: str) -> str:
-    """A small text file from a local path or a URI that pyarrow's file systems know
-    (file://, s3://, gs://, hdfs:// where the client libraries are installed)."""
+    """A small local text file (a plain path or `file:` URI). Other schemes are read by the
+    jobs, which pass their file-system layer (`udfs.files`) as `read_text`."""
+    local = path
+    if path.startswith("file:"):
+        rest = path[len("file:"):]
+        local = "/" + rest[2:].lstrip("/") if rest.startswith("//") else rest
+    elif "://" in path:
+        raise InputError(f"cannot read {path}: a URI is read through the jobs' file-system layer "
+                         "(pass read_text=udfs.files.read_text)")
     try:
-        if "://" not in path:
-            with open(path, encoding="utf-8") as fh:
-                return fh.read()
-        import pyarrow.fs as pafs
-
-        fs, inner = pafs.FileSystem.from_uri(path)
-        with fs.open_input_stream(inner) as fh:
-            return fh.read().decode("utf-8")
+        with open(local, encoding="utf-8") as fh:
+            return fh.read()
     except FileNotFoundError:
         raise InputError(f"file not found: {path}") from None
-    except (OSError, ValueError) as e:  # pyarrow: unknown scheme, no client library, ...
+    except OSError as e:
         raise InputError(f"cannot read {path}: {e}") from None
 
 
@@ -425,8 +426,8 @@ def load_lemma_map(source: Optional[str] = None, read_text: Optional[Callable[[s
     (n02112837 -> n02110185) and must be among the 1000 standard wnids.
 
     `read_text(path) -> str` reads a file's text (the jobs pass their file-system layer,
-    Hadoop's, so that `s3a://` and `hdfs://` work as for every other path); default: a
-    local path, or a URI that pyarrow's file systems know."""
+    `udfs.files`, so that `s3a://` and `hdfs://` work as for every other path); default: a
+    local path or `file:` URI."""
     source = source or "standard"
     if source == "laionet":
         return build_lemma_map(laionet_synsets(), "ilsvrc")

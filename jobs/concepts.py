@@ -72,6 +72,8 @@ def run_build(_spark, cfg: BuildConfig):
 class LemmaMapConfig:
     #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"synsets": "input", "out": "output"}
+    #: values of an input that name a packaged resource, not a path
+    PATH_NAMES = {"synsets": ("standard",)}
     out: str = opt(None, "output JSON file ({lemma: wnid})", required=True)
     synsets: str = opt("standard", "synset list: 'standard' (the 1000 ILSVRC wnids with their WordNet "
                                    "lemmas) or a file of 'wnid: lemma, lemma, ...' lines")
@@ -113,7 +115,9 @@ class SummaryConfig:
 
 def summary_text(lemma_map: str | None = None) -> str:
     table = concepts.load_concepts()
-    lemma2wnid = concepts.load_lemma_map(lemma_map)
+    from udfs import files
+
+    lemma2wnid = concepts.load_lemma_map(lemma_map, read_text=files.read_text)
     empty = concepts.wnids_without_lemma(lemma2wnid, table["wnid"])
     in100 = concepts.imagenet100_wnids()
     by_wnid = table.set_index("wnid")

@@ -193,11 +193,12 @@ def check_metadata(spark, cfg: DownloadConfig) -> Tuple[int, str]:
 
 
 def metadata_files(cfg: DownloadConfig):
-    """(fsspec file system, the files img2dataset reads: a file, or a folder's `*.parquet`
-    in name order)."""
-    import fsspec
+    """(file system of `udfs.files`, the files img2dataset reads: a file, or a folder's
+    `*.parquet` in name order). Read without the session: img2dataset reads them with
+    fsspec, so what it can read is what is listed here."""
+    from udfs import files
 
-    fs, path = fsspec.core.url_to_fs(local_path(cfg.metadata) or cfg.metadata)
+    fs, path = files.fs_for(cfg.metadata)
     return fs, (sorted(fs.glob(path.rstrip("/") + "/*.parquet")) if fs.isdir(path) else [path])
 
 

@@ -19,7 +19,7 @@ import sys
 from dataclasses import dataclass
 from typing import Dict
 
-from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
+from curation.concepts import LEMMA_MAP_HELP, LEMMA_MAPS, check_lemma_map
 from curation.errors import InputError
 from curation.laion import INDEX_COLUMN, TEXT_COLUMN
 from curation.matching import MODES
@@ -35,6 +35,8 @@ from jobs.io.laion import LaionParts, read_laion, spark_read_errors
 class MatchConfig:
     #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"laion": "input", "lemma_map": "input", "out": "output"}
+    #: values of an input that name a packaged resource, not a path
+    PATH_NAMES = {"lemma_map": LEMMA_MAPS}
     laion: str = opt(None, "LAION parquet parts: a directory, glob, file or URI", required=True)
     out: str = opt(None, "output parquet dataset (directory)", required=True)
     matching: str = opt("laionet", "lemma matching rules: laionet (the original's, exact) or "

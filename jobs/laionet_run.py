@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass
 from typing import Dict, List
 
-from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
+from curation.concepts import LEMMA_MAP_HELP, LEMMA_MAPS, check_lemma_map
 from curation.errors import ConfigError
 from curation.report import start_stage_clock
 from curation.queries import QUERY_KEYS, QUERY_TYPES
@@ -66,6 +66,8 @@ STAGES: List[Stage] = [
 class RunConfig(EncoderOptions):
     #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"laion": "input", "lemma_map": "input", "work_dir": "output_dir"}
+    #: values of an input that name a packaged resource, not a path
+    PATH_NAMES = {"lemma_map": LEMMA_MAPS}
     laion: str = opt(None, "LAION parquet parts: a directory, glob, file or URI", required=True)
     work_dir: str = opt(None, "directory of all stage outputs (<work_dir>/<stage>)", required=True)
     stages: List[str] = opt([s.name for s in STAGES if s.default], "stages to run, in pipeline order "

@@ -55,6 +55,8 @@ class EmbedConfig(EncoderOptions):
 class T2TSearchConfig(EncoderOptions):
     #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"captions_json": "input", "laion": "input", "text_emb": "input", "out": "output"}
+    #: inputs this job makes when they are missing (not checked before it runs)
+    MADE_IF_MISSING = ("text_emb",)
     captions_json: str = opt(None, "ImageNet-Captions json (list of {filename, title, tags, description})",
                              required=True)
     laion: str = opt(None, "LAION parquet parts (directory or glob)", required=True)

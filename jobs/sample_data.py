@@ -13,7 +13,7 @@ import sys
 import uuid
 from dataclasses import dataclass
 
-from curation.concepts import LEMMA_MAP_HELP, check_lemma_map
+from curation.concepts import LEMMA_MAP_HELP, LEMMA_MAPS, check_lemma_map
 from curation.errors import ConfigError
 from curation.laion import part_file_name
 from curation.report import StageReport
@@ -25,6 +25,8 @@ from jobs.framework.config import opt
 class SampleLaionConfig:
     #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
     PATHS = {"lemma_map": "input", "out": "output"}
+    #: values of an input that name a packaged resource, not a path
+    PATH_NAMES = {"lemma_map": LEMMA_MAPS}
     out: str = opt(None, "output directory (local path or a pyarrow file-system URI)", required=True)
     rows: int = opt(10_000, "rows in all")
     parts: int = opt(2, "number of part files")
@@ -52,38 +54,34 @@ def dataset_uuid(seed: int) -> str:
 
 
 def run(_spark, cfg: SampleLaionConfig) -> StageReport:
-    import pyarrow.fs as pafs
     import pyarrow.parquet as pq
 
     from curation.concepts import load_lemma_map
     from curation.samples.laion import SampleLaion, laion_schema, rows_per_part
-    from jobs.io.output import sidecar_yaml
+    from jobs.io.output import CONFIG_NAME, REPORT_NAME, delete, new_tmp, replace_path, sidecar, sidecar_yaml
+    from udfs import files
 
-    fs, root = pafs.FileSystem.from_uri(cfg.out) if "://" in cfg.out else (pafs.LocalFileSystem(), cfg.out)
-    root = root.rstrip("/")
-    tmp = f"{root}.__tmp-{uuid.uuid4().hex[:8]}"
-    generator = SampleLaion(load_lemma_map(cfg.lemma_map), cfg.seed, cfg.image_base_url)
+    # the one temporary-file scheme: a new <out>.__tmp-<id> folder, put in place by replace_path
+    tmp = new_tmp(None, cfg.out)
+    fs, tmp_root = files.fs_for(tmp)
+    generator = SampleLaion(load_lemma_map(cfg.lemma_map, read_text=files.read_text), cfg.seed, cfg.image_base_url)
     name_uuid = dataset_uuid(cfg.seed)
     report = StageReport("sample-data laion", balanced=False,
                          info={"parts": cfg.parts, "seed": cfg.seed, "why_unbalanced": "a generator reads nothing"})
-    fs.create_dir(tmp)
+    fs.makedirs(tmp_root)
     try:
         for i, n in enumerate(rows_per_part(cfg.rows, cfg.parts)):
             part = cfg.first_part + i
-            with fs.open_output_stream(f"{tmp}/{part_file_name(part, name_uuid)}") as sink:
+            with fs.open(f"{tmp_root}/{part_file_name(part, name_uuid)}", "wb") as sink:
                 with pq.ParquetWriter(sink, laion_schema(), compression="snappy") as writer:
                     for table in generator.chunks(part, n, cfg.row_group_rows):
                         writer.write_table(table, row_group_size=cfg.row_group_rows)
             report.kept += n
-        for name, text in (("_config.yaml", sidecar_yaml(cfg)), ("_report.json", report.to_json())):
-            with fs.open_output_stream(f"{tmp}/{name}") as sink:
-                sink.write(text.encode("utf-8"))
-        if fs.get_file_info(root).type != pafs.FileType.NotFound:
-            fs.delete_dir(root)
-        fs.move(tmp, root)
+        for name, text in ((CONFIG_NAME, sidecar_yaml(cfg)), (REPORT_NAME, report.to_json())):
+            fs.write_bytes(sidecar(tmp_root, name, True), text.encode("utf-8"))
+        replace_path(None, tmp, cfg.out)
     finally:
-        if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
-            fs.delete_dir(tmp)
+        delete(None, tmp)
     print(f"{report.summary()} in {cfg.parts} part(s) -> {cfg.out}", file=sys.stdout)
     return report
 

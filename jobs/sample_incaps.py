@@ -3,7 +3,7 @@
 Writes `<out>/imagenet-captions/imagenet_captions.json` (see `curation/samples/incaps.py`
 for what makes it realistic) and `<out>/imagenet/train/<wnid>/<filename>` (tiny JPEGs), so
 `--out` can be passed as `--root` to `curate incaps captions`. The JSON is written last,
-under a temporary name then renamed, so it exists only when the image tree is complete.
+under a temporary name then put in place, so it exists only when the image tree is complete.
 """
 from __future__ import annotations
 
@@ -37,6 +37,7 @@ def run(_spark, cfg: SampleIncapsConfig) -> str:
     from curation import concepts
     from curation.samples.incaps import entries_json, generate_entries, tiny_jpeg
     from curation.sampling import stable_sample
+    from jobs.io.output import write_bytes_via_tmp
 
     all_wnids = concepts.wnids()
     wnids = sorted(stable_sample(all_wnids, cfg.classes, cfg.seed, "sample-classes"))
@@ -53,9 +54,9 @@ def run(_spark, cfg: SampleIncapsConfig) -> str:
     meta_dir = os.path.join(cfg.out, "imagenet-captions")
     os.makedirs(meta_dir, exist_ok=True)
     path = os.path.join(meta_dir, "imagenet_captions.json")
-    with open(path + ".tmp", "w", encoding="utf-8") as fh:
-        fh.write(entries_json(entries))
-    os.replace(path + ".tmp", path)
+    # the one temporary-file scheme (<path>.__tmp-<id>, then replace_path); not an output
+    # of its own: it lies in the --out folder this job adds to
+    write_bytes_via_tmp(None, path, entries_json(entries).encode("utf-8"))
     info = {"entries": len(entries), "classes": len(wnids), "seed": cfg.seed}
     print(f"wrote {path} ({json.dumps(info)})")
     return path

@@ -18,7 +18,7 @@ from curation.errors import ConfigError, InputError
 from curation.samples.images import generate_image
 from jobs.framework.config import build_config
 from jobs.laionet_arrange import ArrangeConfig, read_index, run
-from udfs.arrange import STAGING, TMP_SUFFIX, TreeWriter, arrange_shard, clean_staging, tar_samples
+from udfs.arrange import STAGING, TreeWriter, arrange_shard, clean_staging, tar_samples
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 
@@ -241,7 +241,7 @@ def test_rerun_after_a_crash_completes_the_tree(spark, dataset):
     next(records)
     records.close()
     killed = TreeWriter(str(target))  # a writer killed half-way through a file
-    partial = target / "n01440764" / f".500000000.jpg.{killed.tag}{TMP_SUFFIX}"
+    partial = target / "n01440764" / f"500000000.jpg.__tmp-{killed.tag}"
     partial.write_bytes(b"\xff\xd8 truncated")
     assert 0 < len(tree(target)) < len(expected) + 1
 

@@ -218,7 +218,7 @@ def test_cli_summary_and_bad_values(curate_cmd, tmp_path):
         build_config(LemmaMapConfig, {"out": "s3a://bucket/map.json"})
     missing = str(tmp_path / "nope.txt")
     res = _run(curate_cmd + ["concepts", "lemma-map", "--synsets", missing, "--out", str(tmp_path / "m.json")])
-    assert res.returncode == 2 and res.stderr.strip() == f"error: synset list not found: {missing}"
+    assert res.returncode == 2 and res.stderr.strip() == f"error: --synsets {missing}: not found"
 
 
 @pytest.mark.parametrize("corrupt", [False, True], ids=["missing", "corrupt"])

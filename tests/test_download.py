@@ -190,7 +190,7 @@ def test_cli_download_and_arrange_on_separate_executors(server, cluster_app):
     assert os.path.exists(os.path.join(here, f"laionet_thresh0.7_success{ok}.parquet", "_report.json"))
     bad = cluster_app.curate("laionet", "arrange", "--shards", f"{d}/shards", "--metadata", "nope.parquet",
                              "--target", f"{d}/laionet")
-    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: metadata not found: nope.parquet"
+    assert bad.returncode == 2 and bad.stderr.strip().splitlines()[-1] == "error: --metadata nope.parquet: not found"
 
 
 def test_laionet_run_wires_download_and_arrange():

@@ -4,7 +4,8 @@ A task streams its tar once (members are read in order, nothing is extracted by 
 groups members into samples by key, identifies each sample by the `laion_index` in its
 `.json`, and writes the image to `<target>/<wnid>/<laion_index>.<ext>` with the wnid taken
 from the metadata. Each file is written under a temporary name in its own folder
-(`<wnid>/.<laion_index>.<ext>.<writer>.arrange-tmp`) and renamed into place, so a killed
+(`<wnid>/<laion_index>.<ext>.__tmp-<writer>`: the one temporary-file scheme of
+`udfs.files.tmp_name`) and renamed into place (`udfs.files.put_local`), so a killed
 task leaves no truncated image under an image name. A rename inside one folder is the
 cheapest atomic step a file system offers (a staging folder elsewhere costs the kernel 2-3x
 more per file on ext4, and on Lustre it can cross metadata servers). Each writer keeps a
@@ -32,11 +33,10 @@ import numpy as np
 
 from curation.arrange import (IMAGE_EXTS, REENCODE_EXT, STATUS_CODE, Rejected, WnidIndex, decode_rgb,
                               image_relpath, is_wnid, reencode_jpeg, sniff_image, split_member_name)
+from udfs.files import TMP_MARK, put_local, tmp_name
 
 #: `<target>/.arrange-tmp/`: one marker file per running writer
 STAGING = ".arrange-tmp"
-#: temporary files end so: `<wnid>/.<name>.<writer>.arrange-tmp`
-TMP_SUFFIX = ".arrange-tmp"
 Record = Tuple[Optional[int], str, str]
 
 
@@ -69,11 +69,11 @@ class TreeWriter:
                 return "present"
         except FileNotFoundError:
             pass
-        folder, name = os.path.split(final)
+        folder = os.path.dirname(final)
         if folder not in self._dirs:
             os.makedirs(folder, exist_ok=True)
             self._dirs.add(folder)
-        tmp = os.path.join(folder, f".{name}.{self.tag}{TMP_SUFFIX}")
+        tmp = tmp_name(final, self.tag)
         fd = os.open(tmp, self._FLAGS, 0o666)
         try:
             view = memoryview(data)
@@ -84,7 +84,7 @@ class TreeWriter:
             os.unlink(tmp)
             raise
         os.close(fd)
-        os.rename(tmp, final)
+        put_local(tmp, final)
         return "written"
 
     def close(self) -> None:
@@ -107,7 +107,7 @@ def clean_staging(target: str) -> int:
                 if folder.is_dir(follow_symlinks=False) and is_wnid(folder.name):
                     with os.scandir(folder.path) as files:
                         for f in files:
-                            if f.name.startswith(".") and f.name.endswith(TMP_SUFFIX):
+                            if TMP_MARK in f.name:
                                 os.unlink(f.path)
                                 removed += 1
     shutil.rmtree(staging, ignore_errors=True)
@@ -186,14 +186,14 @@ def arrange_sample(files: Dict[str, bytes], index: WnidIndex, writer: Optional[T
 
 def arrange_shard(shard: str, index: WnidIndex, target: Optional[str], max_pixels: int,
                   reencode: bool = False) -> Iterator[Record]:
-    """All records of one tar (`shard` is any path fsspec opens); `target=None` only checks."""
-    import fsspec
+    """All records of one tar (`shard`: any path `udfs.files` opens); `target=None` only checks."""
+    from udfs import files
 
     name = shard.rstrip("/").rsplit("/", 1)[-1]
-    fs, path = fsspec.core.url_to_fs(shard)
+    fs, path = files.fs_for(shard)  # a local file straight from the OS (tarfile reads small blocks)
     writer = TreeWriter(target) if target else None
     try:
-        with _open(fs, path) as fh:
+        with fs.open(path, "rb") as fh:
             for kind, item in tar_samples(fh, fs.size(path)):
                 if kind == "sample":
                     laion_index, status = arrange_sample(item[1], index, writer, max_pixels, reencode)
@@ -203,13 +203,6 @@ def arrange_shard(shard: str, index: WnidIndex, target: Optional[str], max_pixel
     finally:
         if writer is not None:
             writer.close()
-
-
-def _open(fs, path: str):
-    """A local file straight from the OS (tarfile reads it in small blocks), else fsspec's."""
-    from fsspec.implementations.local import LocalFileSystem
-
-    return open(path, "rb") if isinstance(fs, LocalFileSystem) else fs.open(path, "rb")
 
 
 def shard_summary(shard: str, index: WnidIndex, target: Optional[str], max_pixels: int,

@@ -47,8 +47,9 @@ QUERY_PIECE_ROWS = 8192
 @dataclass(frozen=True)
 class QueryPieces:
     """Query embeddings as `<folder>/<piece:06d>.npy` files of `piece_rows` rows (the last
-    one shorter), `n` rows in all; `folder` is a local path or any fsspec URL that the
-    driver and every executor reach (it sits beside the job's output)."""
+    one shorter), `n` rows in all; `folder` is a local path or any URL that the
+    driver and every executor reach (it sits beside the job's output); the pieces are
+    written and read through `udfs.files` (fsspec for other schemes on the workers)."""
     folder: str
     n: int
     piece_rows: int = QUERY_PIECE_ROWS
@@ -57,36 +58,24 @@ class QueryPieces:
         return f"{self.folder.rstrip('/')}/{piece:06d}.npy"
 
     def write(self, piece: int, emb: np.ndarray) -> None:
-        """Write one piece (a complete file appears at once on a local path)."""
+        """Write one piece (a complete file appears at once: `udfs.files.write_new`)."""
         import io
-        import os
 
-        if "://" not in self.folder:
-            tmp = f"{self.path(piece)}.tmp-{os.getpid()}"
-            with open(tmp, "wb") as fh:
-                np.save(fh, emb)
-            os.replace(tmp, self.path(piece))
-            return
-        import fsspec
+        from udfs import files
 
         buf = io.BytesIO()
         np.save(buf, emb)
-        with fsspec.open(self.path(piece), "wb") as fh:
-            fh.write(buf.getvalue())
+        files.write_new(self.path(piece), buf.getvalue())
 
     def read(self, start: int, stop: int) -> np.ndarray:
         """Rows [start, stop) from the pieces that hold them."""
         import io
 
+        from udfs import files
+
         parts = []
         for piece in range(start // self.piece_rows, (max(stop, start + 1) - 1) // self.piece_rows + 1):
-            if "://" in self.folder:
-                import fsspec
-
-                with fsspec.open(self.path(piece), "rb") as fh:
-                    arr = np.load(io.BytesIO(fh.read()))
-            else:
-                arr = np.load(self.path(piece))
+            arr = np.load(io.BytesIO(files.read_bytes(self.path(piece))))
             lo = max(start - piece * self.piece_rows, 0)
             parts.append(arr[lo:stop - piece * self.piece_rows])
         out = np.concatenate(parts) if parts else np.empty((0, 0), np.float32)

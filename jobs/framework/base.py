@@ -29,7 +29,7 @@ class Job:
 def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
     """Parse, validate, (dry-run or) run a job; turn user errors into one-line messages."""
     from jobs.framework.config import check_paths, config_to_yaml, parse_job_args
-    from jobs.io.output import check_known_outputs, guarded
+    from jobs.io.output import check_inputs, check_known_outputs, guarded
 
     debug = "--debug" in argv
     try:
@@ -38,6 +38,7 @@ def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
             sys.stdout.write(config_to_yaml(cfg))
             return 0
         check_paths(cfg)  # outputs that overlap inputs: refused before Spark starts
+        check_inputs(None, cfg, local_only=job.needs_spark)  # missing inputs: one line, before Spark starts
         t0 = time.time()
         start_stage_clock()
         from jobs.framework.progress import set_quiet
@@ -51,6 +52,7 @@ def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
 
                 with spark_session(run.master, app_name=f"curate {job.name}", debug=run.debug) as spark:
                     check_master_reachable(spark)
+                    check_inputs(spark, cfg)  # inputs on other file systems, through the session
                     with progress(spark, job.name):
                         job.run(spark, cfg)
             else:

@@ -264,6 +264,16 @@ def config_inputs(cfg) -> List[Tuple[str, str]]:
     return _paths_of(cfg, ("input",))
 
 
+def checked_inputs(cfg) -> List[Tuple[str, str]]:
+    """(field, path) of the inputs that must exist before a job runs: `config_inputs`
+    without the values that name a packaged resource instead of a path (a config's
+    `PATH_NAMES = {field: names}`, e.g. the lemma maps `standard`, `laionet`) and without
+    the fields the job makes itself when missing (`MADE_IF_MISSING = (field, ...)`)."""
+    names = getattr(type(cfg), "PATH_NAMES", {})
+    made = getattr(type(cfg), "MADE_IF_MISSING", ())
+    return [(f, p) for f, p in config_inputs(cfg) if f not in made and p not in names.get(f, ())]
+
+
 def output_fields(cfg) -> List[Tuple[str, str]]:
     """(option, path) of the output fields (kind "output" or "output_dir")."""
     return _paths_of(cfg, ("output", "output_dir"))

@@ -1,11 +1,16 @@
 """Atomic stage outputs, sidecar config/report files and file-system access.
 
-All paths go through Hadoop's FileSystem API (via the session's JVM), so local paths,
-`file://`, `hdfs://`, `s3a://`, `gs://` all work where the cluster has the connector.
+Every path goes through the one file-system layer `udfs.files` (local paths with `os`;
+with a session, other schemes through the session's Hadoop FileSystem, so `hdfs://`,
+`s3a://`, `gs://` work where Spark reads them; without one, fsspec).
 
 A stage output is complete when its report exists: outputs are written under a temporary
-name, the config and report are added, and only then is it renamed into place. A killed
-job leaves at most a `*.__tmp-*` sibling, which the next run ignores and removes.
+name, the config and report are added, and only then is it renamed into place. There is
+one temporary-file scheme (`write_via_tmp` for files, `atomic_dir` for datasets): a new
+`<out>.__tmp-<id>` (`udfs.files.tmp_name`), put in place by `replace_path`; a killed job
+leaves at most a `*.__tmp-*` sibling, which the next run writing `<out>` removes. (The
+parquet sink's `_attempts/` files inside such a temporary folder are Spark's task-commit
+protocol: one file per task attempt, the accepted one kept; see `udfs/parquet_sink.py`.)
 
 Directory outputs (parquet datasets) carry `_config.yaml` and `_report.json` inside;
 single-file outputs (TSV, frequency files) carry `<file>.config.yaml` / `<file>.report.json`.
@@ -35,63 +40,49 @@ import yaml
 from curation.errors import ConfigError, InputError
 from curation.paths import overlap
 from curation.report import StageReport
+from udfs import files
 from jobs.framework.config import config_inputs, config_keys, config_to_dict, config_to_yaml, output_fields, overlap_message, path_kind
 
 CONFIG_NAME = "_config.yaml"
 REPORT_NAME = "_report.json"
 
 
-# ---------------------------------------------------------------- file system via the JVM
+# ---------------------------------------------------------------- file system (udfs/files.py)
+# Every file operation goes through the one layer `udfs.files` (its docstring states the
+# rule); these are its calls in the jobs' argument order (session first).
 def _jvm(spark):
     return spark.sparkContext._jvm
 
 
-def _hpath(spark, path: str):
-    return _jvm(spark).org.apache.hadoop.fs.Path(path)
-
-
 def _fs(spark, path: str):
-    hp = _hpath(spark, path)
-    return hp.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), hp
+    """(Hadoop FileSystem, Hadoop Path) of `path` through the session."""
+    return files.HadoopFS(spark).fs(path)
 
 
 def qualify(spark, path: str) -> str:
     """The fully qualified URI of `path` (relative paths resolve as the user typed them)."""
-    fs, hp = _fs(spark, path)
-    return fs.makeQualified(hp).toString()
+    return files.HadoopFS(spark).qualify(path)
 
 
 def exists(spark, path: str) -> bool:
-    fs, hp = _fs(spark, path)
-    return bool(fs.exists(hp))
+    return files.exists(path, spark)
 
 
 def delete(spark, path: str) -> None:
-    fs, hp = _fs(spark, path)
-    if fs.exists(hp):
-        fs.delete(hp, True)
+    files.delete(path, spark)
 
 
 def rename(spark, src: str, dst: str) -> None:
-    fs, hsrc = _fs(spark, src)
-    hdst = _hpath(spark, dst)
-    parent = hdst.getParent()
-    if parent is not None and not fs.exists(parent):
-        fs.mkdirs(parent)
-    if not fs.rename(hsrc, hdst):
-        raise OSError(f"could not rename {src} to {dst}")
+    files.rename(src, dst, spark)
 
 
 def list_files(spark, path: str) -> List[str]:
     """Files directly under a directory (sorted)."""
-    fs, hp = _fs(spark, path)
-    return sorted(st.getPath().toString() for st in fs.listStatus(hp) if st.isFile())
+    return files.list_files(path, spark)
 
 
 def glob(spark, pattern: str) -> List[str]:
-    fs, hp = _fs(spark, pattern)
-    sts = fs.globStatus(hp)
-    return sorted(st.getPath().toString() for st in (sts or []))
+    return files.glob(pattern, spark)
 
 
 def remove_stale_tmp(spark, path: str) -> List[str]:
@@ -100,16 +91,23 @@ def remove_stale_tmp(spark, path: str) -> List[str]:
     Two runs writing the same output at the same time are not supported: the later one
     removes the earlier one's temporary output.
     """
-    stale = glob(spark, f"{path.rstrip('/')}.__tmp-*")
-    for tmp in stale:
-        delete(spark, tmp)
-    return stale
+    return files.remove_stale_tmp(path, spark)
 
 
-def _new_tmp(spark, path: str) -> str:
+def new_tmp(spark, path: str) -> str:
+    """The temporary name of a new output `path` (`<path>.__tmp-<id>`, `udfs.files.tmp_name`),
+    after removing what a killed run left there (stale temporaries; a half-done replace)."""
     remove_stale_tmp(spark, path)
     recover(spark, path)
-    return f"{path.rstrip('/')}.__tmp-{uuid.uuid4().hex[:8]}"
+    return files.tmp_name(path)
+
+
+def _local_for_hadoop(spark, path: str) -> Optional[str]:
+    """The local path of `path` when the session's Hadoop would resolve it locally."""
+    return files.local_for(spark, path)
+
+
+local_path = files.local_path
 
 
 # ---------------------------------------------------------------- replacing an output safely
@@ -123,82 +121,11 @@ def _step(name: str) -> None:
         STEP_HOOK(name)
 
 
-def _crc(path: str) -> str:
-    """Hadoop's checksum file of a local file (`.<name>.crc` beside it)."""
-    folder, name = os.path.split(path)
-    return os.path.join(folder, f".{name}.crc")
-
-
-class _Local:
-    """The few file-system calls of a replace, on the local file system (no Spark needed).
-    A file's Hadoop checksum (`.<name>.crc`) moves and goes with it, as through Hadoop."""
-
-    @staticmethod
-    def exists(path):
-        return os.path.lexists(path)
-
-    @staticmethod
-    def rename(src, dst):
-        os.rename(src, dst)
-        if os.path.lexists(_crc(src)):
-            os.replace(_crc(src), _crc(dst))
-
-    @staticmethod
-    def delete(path):
-        import shutil
-
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path)
-        elif os.path.lexists(path):
-            os.remove(path)
-        if os.path.lexists(_crc(path)):
-            os.remove(_crc(path))
-
-    @staticmethod
-    def glob(pattern):
-        import glob as _glob
-
-        return sorted(_glob.glob(pattern))
-
-    @staticmethod
-    def replace_file(src, dst):
-        """One atomic rename; the checksum is never stale: the old one is removed first
-        (a file without one is read unchecked), the new one follows the data."""
-        if os.path.lexists(_crc(dst)):
-            os.remove(_crc(dst))
-        os.replace(src, dst)
-        if os.path.lexists(_crc(src)):
-            os.replace(_crc(src), _crc(dst))
-
-
-class _Hadoop:
-    def __init__(self, spark):
-        self.spark = spark
-
-    def exists(self, path):
-        return exists(self.spark, path)
-
-    def rename(self, src, dst):
-        rename(self.spark, src, dst)
-
-    def delete(self, path):
-        delete(self.spark, path)
-
-    def glob(self, pattern):
-        return glob(self.spark, pattern)
-
-
-def _fs_for(spark, path: str):
-    """(file-system calls, path in their terms): local calls for a local path."""
-    local = local_path(path) if spark is None else _local_for_hadoop(spark, path)
-    return (_Local, local) if local is not None else (_Hadoop(spark), path.rstrip("/"))
-
-
 def recover(spark, path: str) -> Optional[str]:
     """Undo what a replace killed half-way left at `path`: when `path` is missing and an
     `<path>.__old-*` holds the previous output, move it back (returned); any other
     `__old-*` (the kill came after the new output was in place) is deleted."""
-    fs, p = _fs_for(spark, path)
+    fs, p = files.fs_for(path, spark)
     olds = fs.glob(f"{p}.__old-*")
     restored = None
     if olds and not fs.exists(p):
@@ -211,20 +138,22 @@ def recover(spark, path: str) -> Optional[str]:
 
 
 def replace_path(spark, new: str, dst: str) -> None:
-    """Move the complete output `new` to `dst`, replacing what is there.
+    """Move the complete output `new` to `dst`, replacing what is there (`spark` may be
+    None: local paths, or fsspec for other schemes).
 
-    A local file is replaced by one rename (atomic). Otherwise the old output is moved
-    aside to `<dst>.__old-<id>`, the new one moved into place, then the old deleted: a kill
-    leaves the complete old output (at `dst`, or aside, where `recover` finds it) or the
-    complete new one. On hdfs:// each rename is atomic; on s3a:// a rename is a copy and a
-    delete, so a kill during one can leave a partial copy at the new name (docs/cluster.md).
+    A local file is replaced by one rename (atomic: `udfs.files.put`). Otherwise the old
+    output is moved aside to `<dst>.__old-<id>`, the new one moved into place, then the old
+    deleted: a kill leaves the complete old output (at `dst`, or aside, where `recover`
+    finds it) or the complete new one. On hdfs:// each rename is atomic; on s3a:// a rename
+    is a copy and a delete, so a kill during one can leave a partial copy at the new name
+    (docs/cluster.md).
     """
-    fs, d = _fs_for(spark, dst)
-    _, n = _fs_for(spark, new)
+    fs, d = files.fs_for(dst, spark)
+    _, n = files.fs_for(new, spark)
     recover(spark, dst)
-    if fs is _Local and os.path.isfile(n) and (os.path.isfile(d) or not os.path.lexists(d)):
+    if fs is files.LocalFS and os.path.isfile(n) and (os.path.isfile(d) or not os.path.lexists(d)):
         _step("place")
-        _Local.replace_file(n, d)
+        files.put(n, d)
         return
     if not fs.exists(d):
         _step("place")
@@ -237,6 +166,25 @@ def replace_path(spark, new: str, dst: str) -> None:
     fs.rename(n, d)
     _step("delete")
     fs.delete(old)
+
+
+def write_via_tmp(spark, path: str, write: Callable[[str], None], put=None) -> None:
+    """THE temporary-file scheme of every file this package writes: `write(tmp)` fills a
+    new `<path>.__tmp-<id>` (stale ones of a killed run removed first), then
+    `put(spark, tmp, path)` puts it in place (default `replace_path`: the old file stays
+    until the new one is complete); the temporary never outlives the call. `spark` may be
+    None (jobs without a session; `write` then gets a local path or fsspec URL)."""
+    tmp = new_tmp(spark, path)
+    try:
+        write(tmp)
+        (put or replace_path)(spark, tmp, path)
+    finally:
+        delete(spark, tmp)
+
+
+def write_bytes_via_tmp(spark, path: str, data: bytes, put=None) -> None:
+    """`write_via_tmp` of `data`."""
+    write_via_tmp(spark, path, lambda tmp: files.create(tmp, data, spark), put)
 
 
 # ---------------------------------------------------------------- what a job may write
@@ -322,19 +270,15 @@ def _written_by(spark, path: str, cls) -> bool:
     """True when the output at `path` carries a config sidecar of the job with config `cls`
     (a folder: `_config.yaml` inside, or `<folder>.config.yaml` beside for folders whose
     content another tool owns, as img2dataset's; a file: `<file>.config.yaml`)."""
-    fs, p = _fs_for(spark, path)
+    fs, p = files.fs_for(path, spark)
     candidates = [sidecar(p, CONFIG_NAME, False)]
-    if _is_dir(spark, p):
+    if fs.isdir(p):
         candidates.insert(0, sidecar(p, CONFIG_NAME, True))
     for config in candidates:
         if not fs.exists(config):
             continue
         try:
-            if fs is _Local:
-                with open(config, encoding="utf-8") as fh:
-                    text = fh.read()
-            else:
-                text = read_text(spark, config)
+            text = fs.read_bytes(config).decode("utf-8")
             who = _sidecar_job(text)
             if who is not None:
                 return who == job_id(cls)
@@ -343,22 +287,6 @@ def _written_by(spark, path: str, cls) -> bool:
         except Exception:
             return False
     return False
-
-
-def _is_dir(spark, path: str) -> bool:
-    fs, p = _fs_for(spark, path)
-    if fs is _Local:
-        return os.path.isdir(p)
-    hfs, hp = _fs(spark, p)
-    return bool(hfs.getFileStatus(hp).isDirectory())
-
-
-def _empty_dir(spark, path: str) -> bool:
-    fs, p = _fs_for(spark, path)
-    if fs is _Local:
-        return os.path.isdir(p) and not os.path.islink(p) and not os.listdir(p)
-    hfs, hp = _fs(spark, p)
-    return bool(hfs.getFileStatus(hp).isDirectory()) and len(hfs.listStatus(hp)) == 0
 
 
 def check_output(spark, path: str) -> None:
@@ -375,8 +303,8 @@ def check_output(spark, path: str) -> None:
     if g.overwrite:
         return
     recover(spark, path)
-    fs, p = _fs_for(spark, path)
-    if not fs.exists(p) or _empty_dir(spark, path) or _written_by(spark, path, g.cls):
+    fs, p = files.fs_for(path, spark)
+    if not fs.exists(p) or fs.is_empty_dir(p) or _written_by(spark, path, g.cls):
         return
     raise InputError(f"output {option} {path} exists and was not written by `curate {g.job.split(' (')[0]}` "
                      f"(it has no {CONFIG_NAME} / <file>.config.yaml of that job): pass --overwrite to "
@@ -397,7 +325,7 @@ def claim_folder(spark, path: str, cfg) -> None:
     is written: `<folder>.config.yaml` now, its report removed until `finish_file`."""
     path = path.rstrip("/")
     delete(spark, sidecar(path, REPORT_NAME, False))
-    _write_sidecar(spark, sidecar(path, CONFIG_NAME, False), sidecar_yaml(cfg).encode("utf-8"))
+    write_sidecar(spark, sidecar(path, CONFIG_NAME, False), sidecar_yaml(cfg).encode("utf-8"))
 
 
 def commit_file(spark, new: str, path: str) -> None:
@@ -407,9 +335,9 @@ def commit_file(spark, new: str, path: str) -> None:
     check_output(spark, path)
     g = _guard()
     if g is not None:
-        fs, p = _fs_for(spark, path)
+        fs, p = files.fs_for(path, spark)
         fs.delete(sidecar(p, REPORT_NAME, False))
-        _write_sidecar(spark, sidecar(path, CONFIG_NAME, False), sidecar_yaml(g.cfg, g.job).encode("utf-8"))
+        write_sidecar(spark, sidecar(path, CONFIG_NAME, False), sidecar_yaml(g.cfg, g.job).encode("utf-8"))
     replace_path(spark, new, path)
 
 
@@ -422,74 +350,21 @@ def sidecar_yaml(cfg, job: Optional[str] = None) -> str:
     return f"# curate {job}\n" + config_to_yaml(cfg)
 
 
-def _write_sidecar(spark, path: str, data: bytes) -> None:
-    """A sidecar file: written atomically, never checked (it belongs to its output)."""
-    if spark is None:
-        local = local_path(path)
-        tmp = f"{local}.__tmp-{uuid.uuid4().hex[:8]}"
-        try:
-            with open(tmp, "wb") as fh:
-                fh.write(data)
-            os.replace(tmp, local)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-        return
-    _write_via_tmp(spark, path, data, replace_path)
-
-
-def _write_via_tmp(spark, path: str, data: bytes, put) -> None:
-    """Write `data` under a new temporary name beside `path`, then `put(spark, tmp, path)`
-    puts it in place; the temporary file never outlives the call."""
-    tmp = _new_tmp(spark, path)
-    try:
-        _create(spark, tmp, data)
-        put(spark, tmp, path)
-    finally:
-        delete(spark, tmp)
+def write_sidecar(spark, path: str, data: bytes) -> None:
+    """A sidecar file: written by the one temporary-file scheme, never checked (it belongs
+    to its output); `spark` may be None."""
+    write_bytes_via_tmp(spark, path, data)
 
 
 def read_text(spark, path: str) -> str:
-    fs, hp = _fs(spark, path)
-    stream = fs.open(hp)
-    try:
-        scanner = _jvm(spark).java.util.Scanner(stream, "UTF-8").useDelimiter("\\A")
-        return scanner.next() if scanner.hasNext() else ""
-    finally:
-        stream.close()
-
-
-def _local_for_hadoop(spark, path: str) -> Optional[str]:
-    """The local path of `path` when Hadoop would resolve it to the local file system (a
-    path without a scheme is local only when the default file system is)."""
-    if "://" not in path and not path.startswith("file:"):
-        default_fs = spark.sparkContext._jsc.hadoopConfiguration().get("fs.defaultFS") or "file:///"
-        if not default_fs.startswith("file:"):
-            return None
-    return local_path(path)
-
-
-def _create(spark, path: str, data: bytes) -> None:
-    """Write a file in one go: with Python for a local path, else through Hadoop."""
-    local = _local_for_hadoop(spark, path)
-    if local is not None:
-        os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
-        with open(local, "wb") as fh:
-            fh.write(data)
-        return
-    fs, hp = _fs(spark, path)
-    out = fs.create(hp, True)
-    try:
-        out.write(bytearray(data))
-    finally:
-        out.close()
+    return files.read_text(path, spark)
 
 
 def write_bytes(spark, path: str, data: bytes) -> None:
     """Write a small binary file (e.g. a PNG plot) atomically (temporary name, then a safe
     replace); checked as every output (`check_output`)."""
     check_output(spark, path)
-    _write_via_tmp(spark, path, data, commit_file)
+    write_bytes_via_tmp(spark, path, data, commit_file)
 
 
 def write_text(spark, path: str, text: str) -> None:
@@ -504,6 +379,25 @@ def require_input(spark, path: str, what: str = "input") -> None:
             raise InputError(f"{what} not found: no files match {path}")
     elif not exists(spark, path):
         raise InputError(f"{what} not found: {path}")
+
+
+def check_inputs(spark, cfg, local_only: bool = False) -> None:
+    """Every input path of `cfg` (`checked_inputs`) exists, through the one file-system
+    layer: else one line naming the option and the path (InputError; an unsupported scheme
+    says what to install). `local_only`: only the local ones (before Spark starts; the
+    others are checked through the session once it exists)."""
+    from jobs.framework.config import checked_inputs
+
+    for name, path in checked_inputs(cfg):
+        if local_only and files.local_path(path) is None:
+            continue
+        option = "--" + name.replace("_", "-")
+        try:
+            found = glob(spark, path) if files.is_glob(path) else exists(spark, path)
+        except files.UnsupportedScheme as e:
+            raise InputError(f"{option} {e}") from None
+        if not found:
+            raise InputError(f"{option} {path}: not found" + (" (no file matches)" if files.is_glob(path) else ""))
 
 
 # ---------------------------------------------------------------- sidecars and completeness
@@ -538,15 +432,14 @@ def atomic_dir(spark, out: str, cfg, report: StageReport) -> Iterator[str]:
     """
     out = out.rstrip("/")
     check_output(spark, out)  # before any work
-    tmp = _new_tmp(spark, out)
+    tmp = new_tmp(spark, out)
     try:
         yield tmp
         if not exists(spark, tmp):
-            fs, htmp = _fs(spark, tmp)
-            fs.mkdirs(htmp)
+            files.makedirs(tmp, spark)
         # inside the temporary directory nothing is visible yet: plain writes suffice
-        _create(spark, sidecar(tmp, CONFIG_NAME, True), sidecar_yaml(cfg).encode("utf-8"))
-        _create(spark, sidecar(tmp, REPORT_NAME, True), report.to_json().encode("utf-8"))
+        files.create(sidecar(tmp, CONFIG_NAME, True), sidecar_yaml(cfg).encode("utf-8"), spark)
+        files.create(sidecar(tmp, REPORT_NAME, True), report.to_json().encode("utf-8"), spark)
         check_output(spark, out)  # again: something may have appeared there meanwhile
         replace_path(spark, tmp, out)
     finally:
@@ -610,8 +503,8 @@ def write_parquet_in_tasks(spark, df, batch_function, schema: str, out: str,
 
 def finish_file(spark, path: str, cfg, report: StageReport) -> None:
     """Write the config/report sidecars of a single-file output (after the file itself)."""
-    _write_sidecar(spark, sidecar(path, CONFIG_NAME, False), sidecar_yaml(cfg).encode("utf-8"))
-    _write_sidecar(spark, sidecar(path, REPORT_NAME, False), report.to_json().encode("utf-8"))
+    write_sidecar(spark, sidecar(path, CONFIG_NAME, False), sidecar_yaml(cfg).encode("utf-8"))
+    write_sidecar(spark, sidecar(path, REPORT_NAME, False), report.to_json().encode("utf-8"))
 
 
 #: a TSV read as `pd.read_csv(path, sep="\t", keep_default_na=False)` reads it: a header,
@@ -671,19 +564,19 @@ def write_single_csv(spark, df, path: str, sep: str = "\t", header: bool = True,
     """
     from curation.tsv import header_text
 
-    tmp = _new_tmp(spark, path)
-    parts_dir = tmp + ".parts"
-    try:
-        rows = df.orderBy(*order_by) if order_by else df
-        if order_only:
-            rows = rows.drop(*order_only)
-        head = header_text(rows.columns, sep) if header else ""
-        write_text_parts(rows, parts_dir, sep)
-        concat_files(spark, head.encode("utf-8"), part_files(spark, parts_dir), tmp)
-        commit_file(spark, tmp, path)
-    finally:
-        delete(spark, parts_dir)
-        delete(spark, tmp)
+    def write(tmp: str) -> None:
+        parts_dir = tmp + ".parts"
+        try:
+            rows = df.orderBy(*order_by) if order_by else df
+            if order_only:
+                rows = rows.drop(*order_only)
+            head = header_text(rows.columns, sep) if header else ""
+            write_text_parts(rows, parts_dir, sep)
+            concat_files(spark, head.encode("utf-8"), part_files(spark, parts_dir), tmp)
+        finally:
+            delete(spark, parts_dir)
+
+    write_via_tmp(spark, path, write, commit_file)
 
 
 def text_batches(sep: str = "\t"):
@@ -742,16 +635,6 @@ def concat_files(spark, head: bytes, parts: List[str], path: str) -> None:
         out.close()
 
 
-def local_path(path: str) -> Optional[str]:
-    """The local file-system path of `path` when it is local (plain path, file:/ or file:///)."""
-    if path.startswith("file:"):
-        rest = path[len("file:"):]
-        return "/" + rest[2:].lstrip("/") if rest.startswith("//") else rest
-    if "://" in path:
-        return None
-    return os.path.abspath(path)
-
-
 # ---------------------------------------------------------------- local outputs (jobs without Spark)
 def local_out(cfg, key: str = "out") -> str:
     """The local path of config field `key` (jobs that run without Spark write local files only)."""
@@ -762,34 +645,20 @@ def local_out(cfg, key: str = "out") -> str:
 
 
 def write_local(path: str, write: Callable[[str], None]) -> None:
-    """Write a local file atomically: `write(tmp)`, then rename into place (stale
-    temporary files of a killed run are removed first)."""
-    import glob as _glob
-
+    """Write a local file of a job without a session: `write(tmp)`, then put in place
+    (`write_via_tmp`, checked as every output)."""
     check_output(None, path)
     os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-    for stale in _glob.glob(_glob.escape(path) + ".__tmp-*"):
-        os.remove(stale)
-    tmp = f"{path}.__tmp-{uuid.uuid4().hex[:8]}"
-    try:
-        write(tmp)
-        commit_file(None, tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    write_via_tmp(None, path, write, commit_file)
 
 
 def write_local_bytes(path: str, data: bytes) -> None:
-    def write(tmp: str) -> None:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-
-    write_local(path, write)
+    write_local(path, lambda tmp: files.create(tmp, data))
 
 
 def finish_local_file(path: str, cfg, report: StageReport) -> None:
     """The config/report sidecars of a local single-file output (as `finish_file`), and
     the report's summary line."""
-    _write_sidecar(None, sidecar(path, CONFIG_NAME, False), sidecar_yaml(cfg).encode("utf-8"))
-    _write_sidecar(None, sidecar(path, REPORT_NAME, False), report.to_json().encode("utf-8"))
+    write_sidecar(None, sidecar(path, CONFIG_NAME, False), sidecar_yaml(cfg).encode("utf-8"))
+    write_sidecar(None, sidecar(path, REPORT_NAME, False), report.to_json().encode("utf-8"))
     print(report.summary())
