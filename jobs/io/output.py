@@ -2,6 +2,9 @@
 
 All paths go through Hadoop's FileSystem API (via the session's JVM), so local paths,
 `file://`, `hdfs://`, `s3a://`, `gs://` all work where the cluster has the connector.
+Local files are read and written by Python directly. A job that runs without Spark passes
+`spark=None`: then every path must be local (a plain path or `file:`), and the helpers
+below work on the local file system alone.
 
 A stage output is complete when its report exists: outputs are written under a temporary
 name, the config and report are added, and only then is it renamed into place. A killed
@@ -61,12 +64,25 @@ def qualify(spark, path: str) -> str:
     return fs.makeQualified(hp).toString()
 
 
+def _local_only(path: str) -> str:
+    """The local path of `path` for a job without Spark (which has no other file system)."""
+    local = local_path(path)
+    if local is None:
+        raise ValueError(f"{path}: not a local path, and this job runs without Spark")
+    return local
+
+
 def exists(spark, path: str) -> bool:
+    if spark is None:
+        return os.path.lexists(_local_only(path))
     fs, hp = _fs(spark, path)
     return bool(fs.exists(hp))
 
 
 def delete(spark, path: str) -> None:
+    if spark is None:
+        _Local.delete(_local_only(path))
+        return
     fs, hp = _fs(spark, path)
     if fs.exists(hp):
         fs.delete(hp, True)
@@ -89,6 +105,8 @@ def list_files(spark, path: str) -> List[str]:
 
 
 def glob(spark, pattern: str) -> List[str]:
+    if spark is None:
+        return _Local.glob(_local_only(pattern))
     fs, hp = _fs(spark, pattern)
     sts = fs.globStatus(hp)
     return sorted(st.getPath().toString() for st in (sts or []))
@@ -190,7 +208,9 @@ class _Hadoop:
 
 def _fs_for(spark, path: str):
     """(file-system calls, path in their terms): local calls for a local path."""
-    local = local_path(path) if spark is None else _local_for_hadoop(spark, path)
+    if spark is None:
+        return _Local, _local_only(path)
+    local = _local_for_hadoop(spark, path)
     return (_Local, local) if local is not None else (_Hadoop(spark), path.rstrip("/"))
 
 
@@ -443,10 +463,38 @@ def _write_via_tmp(spark, path: str, data: bytes, put) -> None:
     puts it in place; the temporary file never outlives the call."""
     tmp = _new_tmp(spark, path)
     try:
-        _create(spark, tmp, data)
+        create_file(spark, tmp, data)
         put(spark, tmp, path)
     finally:
         delete(spark, tmp)
+
+
+def read_bytes(spark, path: str, what: str = "input", chunk_bytes: int = 16 << 20) -> bytes:
+    """A whole file's bytes, for an input the driver parses whole: Python reads a local
+    file, Hadoop any other (streamed to Python `chunk_bytes` at a time). A missing file is
+    one line: `<what> not found: <path>`."""
+    local = _local_only(path) if spark is None else _local_for_hadoop(spark, path)
+    if local is not None:
+        try:
+            with open(local, "rb") as fh:
+                return fh.read()
+        except FileNotFoundError:
+            raise InputError(f"{what} not found: {path}") from None
+        except IsADirectoryError:
+            raise InputError(f"{what} {path} is a directory, expected a file") from None
+    require_input(spark, path, what)
+    fs, hp = _fs(spark, path)
+    stream = fs.open(hp)
+    chunks = []
+    try:
+        while True:
+            chunk = stream.readNBytes(chunk_bytes)  # a Java byte[]: Python bytes
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        stream.close()
+    return b"".join(chunks)
 
 
 def read_text(spark, path: str) -> str:
@@ -469,9 +517,11 @@ def _local_for_hadoop(spark, path: str) -> Optional[str]:
     return local_path(path)
 
 
-def _create(spark, path: str, data: bytes) -> None:
-    """Write a file in one go: with Python for a local path, else through Hadoop."""
-    local = _local_for_hadoop(spark, path)
+def create_file(spark, path: str, data: bytes) -> None:
+    """Write a file in one go: with Python for a local path, else through Hadoop. No
+    checks and no temporary name: for a temporary file itself, or a file inside a
+    temporary output (an output is put in place by `commit_file` / `replace_path`)."""
+    local = _local_only(path) if spark is None else _local_for_hadoop(spark, path)
     if local is not None:
         os.makedirs(os.path.dirname(local) or ".", exist_ok=True)
         with open(local, "wb") as fh:
@@ -545,8 +595,8 @@ def atomic_dir(spark, out: str, cfg, report: StageReport) -> Iterator[str]:
             fs, htmp = _fs(spark, tmp)
             fs.mkdirs(htmp)
         # inside the temporary directory nothing is visible yet: plain writes suffice
-        _create(spark, sidecar(tmp, CONFIG_NAME, True), sidecar_yaml(cfg).encode("utf-8"))
-        _create(spark, sidecar(tmp, REPORT_NAME, True), report.to_json().encode("utf-8"))
+        create_file(spark, sidecar(tmp, CONFIG_NAME, True), sidecar_yaml(cfg).encode("utf-8"))
+        create_file(spark, sidecar(tmp, REPORT_NAME, True), report.to_json().encode("utf-8"))
         check_output(spark, out)  # again: something may have appeared there meanwhile
         replace_path(spark, tmp, out)
     finally:
