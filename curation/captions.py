@@ -6,26 +6,31 @@ robust to long-tailed pre-training data") builds open_clip training TSVs
 `{filename, wnid, title, description, tags}` entries. This module holds the rules as
 pure functions, so the Spark job, the benchmark's pandas baseline and the tests share them:
 
-- `CaptionSpec` + `CaptionBuilder.rows()`: entry -> (filepath, label, caption) or a reason
+- `CaptionSpec` + `CaptionBuilder.row()`: entry -> (filepath, label, caption) or a reason
   for dropping it (bad entry, unknown wnid, empty caption);
+- `read_entries` (the file's bytes -> the JSON list, or one error with the byte offset)
+  and `caption_rows` (the list -> the kept rows in output order, and the tally of the
+  rest): the whole `curate incaps captions` parse, on plain Python objects;
 - the original scripts' output names (`caption_file_name`, `caption_frequency_name`,
-  `subset_names`, `trim_tail_names`);
-- `iter_list_elements`: the elements of a JSON list that *start* in a byte range, so a
-  large list can be parsed by several tasks (see its docstring for why that is safe).
+  `subset_names`, `trim_tail_names`).
 
 Every random choice (template, lemma, row order) is `curation.sampling` hashing of the
-entry's file name and the seed, so it does not depend on row order or partitioning; or,
-with `--sampling original`, the original script's draws by list position (`CaptionDraws`).
+entry's file name and the seed, so it does not depend on the order of the list; or, with
+`--sampling original`, the original script's generator run over the list as it ran
+(`caption_rows`).
 """
 from __future__ import annotations
 
+import gc
 import json
+import random
 import re
-from dataclasses import dataclass, field
-from typing import Any, Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from dataclasses import dataclass
+from typing import Any, Dict, List, NamedTuple, Optional, Sequence, Tuple
 
+from curation.errors import InputError
 from curation.paths import unsafe_name
-from curation.sampling import CaptionDraws, stable_choice_index, stable_key
+from curation.sampling import SAMPLING_MODES, stable_choice_index, stable_key
 
 TEXT_FIELDS = ("title", "tags", "description")
 #: mode -> template; `openai80` picks one of the 80 OpenAI ImageNet templates per row
@@ -178,8 +183,8 @@ class CaptionBuilder:
 
     def prefix(self, filename: str, wnid: str, picks: Optional[Tuple[int, int]] = None) -> Optional[str]:
         """The filled template, or None without --append-cname. `picks` (template index,
-        lemma index) are the original script's draws (`curation.sampling.CaptionDraws`);
-        without them both are keyed hashes of the file name."""
+        lemma index) are the original script's draws (`caption_rows` with
+        `sampling="original"`); without them both are keyed hashes of the file name."""
         if not self.spec.append_cname:
             return None
         seed = self.spec.seed
@@ -198,7 +203,7 @@ class CaptionBuilder:
 
     def draw_code(self, entry: Any) -> int:
         """The entry's label when the original script builds (and draws for) its caption,
-        i.e. a valid entry of a known wnid; else -1."""
+        i.e. a valid entry of a known wnid; else -1 (`caption_rows`)."""
         if entry_problem(entry) is not None:
             return -1
         return self.label.get(entry["wnid"], -1)
@@ -301,207 +306,122 @@ def trim_tail(rows, n_classes: int, lastk: int, ceil: int, seed: int):
     return rows[keep]
 
 
-# ---------------------------------------------------------------- reading a JSON list in ranges
-#: an entry is at most this long (bytes); a longer one makes the parallel parse fall back
-MAX_ENTRY_BYTES = 1 << 20
-_WS = re.compile(r"[ \t\r\n]*")
-_LIST_START = re.compile(rb"(?:\xef\xbb\xbf)?[ \t\r\n]*\[[ \t\r\n]*")
-
-
-@dataclass
-class ListSlice:
-    """What `iter_list_elements` found in its byte range."""
-    #: byte offset of the first element it parsed (-1: none starts in the range)
-    first: int = -1
-    #: byte offset of the element after its last one (-1: the list ends there)
-    next: int = -1
-    count: int = 0
-    #: why the range could not be parsed (the caller then parses the file in one piece)
-    error: Optional[str] = None
-
-
-def split_ranges(size: int, parts: int) -> List[Tuple[int, int]]:
-    parts = max(1, min(parts, size))
-    step = -(-size // parts)
-    return [(s, min(size, s + step)) for s in range(0, size, step)]
-
-
-def _char_start(data, i: int) -> int:
-    """The largest UTF-8 character start <= i."""
-    while 0 < i < len(data) and (data[i] & 0xC0) == 0x80:
-        i -= 1
-    return i
-
-
-def _next_candidate(data, pos: int, end: int) -> int:
-    """The first '{' in [pos, end) preceded (after whitespace) by ',' or '['."""
-    while True:
-        s = data.find(b"{", pos, end)
-        if s < 0:
-            return -1
-        j = s - 1
-        while j >= 0 and data[j] in b" \t\r\n":
-            j -= 1
-        if j >= 0 and data[j] in b",[":
-            return s
-        pos = s + 1
-
-
-def iter_list_elements(data, start: int, end: int, out: ListSlice) -> Iterator[Any]:
-    """Yield the elements of the JSON list in `data` (bytes or mmap, UTF-8) that start at a
-    byte offset in [start, end); fill `out`.
-
-    Why several tasks can do this independently: a range other than the first starts at
-    its first '{' that follows ',' or '[' (whitespace between). Inside a JSON string such a
-    '{' is rare, and a false start is caught afterwards: the ranges are right exactly when
-    each range's `next` equals the following non-empty range's `first` and the last one
-    reaches the end of the list; otherwise the caller parses the file as one range, which
-    is always right. Errors are reported in `out.error`, never raised.
-    """
-    size = len(data)
-    if start == 0:
-        m = _LIST_START.match(data)
-        if not m:
-            out.error = "the file is not a JSON list (it must start with '[')"
-            return
-        first = m.end()
-        if data[first:first + 1] == b"]":
-            if bytes(data[first + 1:]).strip():
-                out.error = f"unexpected data after the end of the list at byte {first + 1}"
-            out.first = first
-            return
-    else:
-        first = _next_candidate(data, start, end)
-        if first < 0:
-            return
-    out.first = first
-    stop_byte = size if end >= size else _char_start(data, end)
-    text_end = size if end >= size else _char_start(data, min(size, stop_byte + MAX_ENTRY_BYTES))
-    try:
-        text = bytes(data[first:text_end]).decode("utf-8")
-        limit = len(text) - len(bytes(data[stop_byte:text_end]).decode("utf-8"))
-    except UnicodeDecodeError as e:
-        out.error = f"not UTF-8 text near byte {first + e.start}"
-        return
-    decoder = json.JSONDecoder()
-
-    def byte_at(pos: int) -> int:
-        return first + len(text[:pos].encode("utf-8"))
-
-    pos = 0
-    while pos < limit:
-        try:
-            element, pos = decoder.raw_decode(text, pos)
-        except json.JSONDecodeError as e:
-            out.error = f"invalid JSON at byte {byte_at(e.pos)}: {e.msg}"
-            return
-        out.count += 1
-        yield element
-        pos = _WS.match(text, pos).end()
-        sep = text[pos:pos + 1]
-        if sep == "]":
-            if text[pos + 1:].strip() or text_end < size:
-                out.error = f"unexpected data after the end of the list at byte {byte_at(pos + 1)}"
-            return
-        if sep != ",":
-            out.error = (f"expected ',' or ']' after an entry at byte {byte_at(pos)}"
-                         if sep else "the list is not closed with ']'")
-            return
-        pos = _WS.match(text, pos + 1).end()
-    out.next = byte_at(pos)
-
-
-def chain_problem(slices: Sequence[ListSlice]) -> Optional[str]:
-    """None when the ranges' elements are exactly the list's elements (see
-    `iter_list_elements`), else why not."""
-    found = [s for s in slices if s.first >= 0 or s.error]
-    for s in found:
-        if s.error:
-            return s.error
-    for a, b in zip(found, found[1:]):
-        if a.next != b.first:
-            return f"range ending at byte {a.next} does not meet the next one at byte {b.first}"
-    if found and found[-1].next != -1:
-        return "the list is not closed with ']'"
-    return None
-
-
-# ---------------------------------------------------------------- one range of the list, tallied
+# ---------------------------------------------------------------- the whole list, in one pass
 #: how many offending entries a report lists
 BAD_SAMPLE = 10
+_BOM = b"\xef\xbb\xbf"
+_JSON_SPACE = " \t\r\n"
+
+
+def read_entries(data: bytes, source: str) -> list:
+    """The entries of `imagenet_captions.json` from the file's bytes: the JSON list as
+    `json.load` returns it (UTF-8; a leading byte order mark is skipped).
+
+    A file that is empty, not UTF-8, not valid JSON, cut off or not a list is one
+    `InputError` naming `source` and the byte offset of the problem (the offset is in
+    bytes of the file, whatever characters come before it)."""
+    if not data:
+        raise InputError(f"{source}: the file is empty (expected a JSON list of entries)")
+    skip = len(_BOM) if data.startswith(_BOM) else 0
+    try:
+        text = str(memoryview(data)[skip:], "utf-8")
+    except UnicodeDecodeError as e:
+        raise InputError(f"{source}: not UTF-8 text at byte {skip + e.start}") from None
+    # the parse makes millions of containers and no cycles: with the garbage collector on,
+    # its passes over the growing heap took ~1.4 of the parse's 2.4 CPU s at 450k entries
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        entries = json.loads(text)
+    except json.JSONDecodeError as e:
+        at = skip + len(text[:e.pos].encode("utf-8"))
+        msg, hint = e.msg, ""
+        if e.pos >= len(text):
+            hint = " (the file ends there: is it cut off?)"
+        elif msg.endswith(" starting at"):  # "Unterminated string starting at": the file ends in it
+            msg, hint = msg[:-len(" starting at")], " (the file ends inside it: is it cut off?)"
+        raise InputError(f"{source}: invalid JSON at byte {at}: {msg}{hint}") from None
+    finally:
+        if collecting:
+            gc.enable()
+    if not isinstance(entries, list):
+        at = skip + len(text) - len(text.lstrip(_JSON_SPACE))  # JSON white space is ASCII
+        raise InputError(f"{source}: the file is not a JSON list: a JSON {_json_type(entries)} starts at "
+                         f"byte {at} (expected '[')")
+    return entries
 
 
 @dataclass
-class RangeTally:
-    """What one byte range of the list held: where its entries start and end, rows by
-    status and kept rows by label, and its first bad entries (index in the range,
-    filename, problem). Small, so tasks can send it to the driver instead of the rows."""
-    found: ListSlice = field(default_factory=ListSlice)
-    by_status: Dict[str, int] = field(default_factory=dict)
-    by_label: Dict[int, int] = field(default_factory=dict)
-    bad: List[Tuple[int, Optional[str], str]] = field(default_factory=list)
-
-
-def kept_rows(data, start: int, end: int, builder: CaptionBuilder, shuffle: bool,
-              tally: RangeTally, draws: Optional[CaptionDraws] = None,
-              base: int = 0) -> Iterator[Tuple[int, str, int, str, Optional[int]]]:
-    """(index in range, filepath, label, caption, shuffle key or None) of the kept entries
-    that start in [start, end); everything else is counted in `tally`.
-
-    With `draws` (`--sampling original`; `base` is the list position of the range's first
-    entry) the shuffle key is the entry's place in the original's shuffled list and the
-    template / lemma are the original's draws; without them both are keyed hashes."""
-    seed = builder.spec.seed
-    for idx, entry in enumerate(iter_list_elements(data, start, end, tally.found)):
-        if draws is None:
-            r = builder.row(entry)
-        else:
-            r = builder.row(entry, draws.picks(base + idx))
-        tally.by_status[r.status] = tally.by_status.get(r.status, 0) + 1
-        if r.status == KEPT:
-            tally.by_label[r.label] = tally.by_label.get(r.label, 0) + 1
-            if not shuffle:
-                key = None
-            elif draws is None:
-                key = order_key(r.filename, seed, "shuffle")
-            else:
-                key = int(draws.rank[base + idx])
-            yield idx, r.filepath, r.label, r.caption, key
-        elif r.status in BAD_ROW_STATUSES and len(tally.bad) < BAD_SAMPLE:
-            tally.bad.append((idx, r.filename, r.problem))
-
-
-def draw_codes(data, start: int, end: int, builder: CaptionBuilder, found: ListSlice) -> bytes:
-    """`CaptionBuilder.draw_code` of each entry that starts in [start, end), in list order,
-    as int16 bytes (what `--sampling original` needs of a range: no text); `found` as in
-    `iter_list_elements`."""
-    from array import array
-
-    codes = array("h", (builder.draw_code(e) for e in iter_list_elements(data, start, end, found)))
-    return codes.tobytes()
-
-
-@dataclass
-class ListTally:
-    """The tallies of all ranges, in list order."""
-    problem: Optional[str]
+class CaptionRows:
+    """What `caption_rows` made of the list."""
+    #: (filepath, label, caption) of the kept entries, in output order
+    rows: List[Tuple[str, int, str]]
+    #: entries in the list
     read: int
+    #: entries by status (KEPT or a drop reason)
     by_status: Dict[str, int]
+    #: kept rows by label
     by_label: Dict[int, int]
-    #: the first bad entries: (entry number in the list, filename, problem)
+    #: the first `BAD_SAMPLE` bad entries in list order: (entry number, filename, problem)
     bad: List[Tuple[int, Optional[str], str]]
+    #: bad entries (BAD_ROW_STATUSES) in all
+    n_bad: int
 
 
-def combine_tallies(tallies: Sequence[RangeTally]) -> ListTally:
+def caption_rows(entries: Sequence[Any], builder: CaptionBuilder, shuffle: bool,
+                 sampling: str = "keyed") -> CaptionRows:
+    """The kept rows of the JSON list `entries`, in output order, and the tally of the rest.
+
+    Without `shuffle` the rows keep the list order. `sampling="keyed"`: template and lemma
+    are keyed hashes of the file name (`CaptionBuilder.row`) and `shuffle` sorts by
+    `order_key(filename, seed, "shuffle")` (list position between equal keys), so the
+    output depends on the seed and the entries, not on their order in the list.
+    `sampling="original"`: `create_incaps_caption_variants.py`'s random stream, run as it
+    runs: Python's generator seeded with `seed` shuffles the whole list (`shuffle`; bad
+    entries and unknown wnids take part), then, in that order, each valid entry of a
+    known wnid draws `random.choice` of the templates (`openai80`) and then of its
+    synset's lemmas (`use_synset`), with `append_cname` only (without it no draw reaches
+    the output); the rows come out in that order."""
+    if sampling not in SAMPLING_MODES:
+        raise ValueError(f"sampling must be one of {SAMPLING_MODES}, got {sampling!r}")
+    spec = builder.spec
+    seed = spec.seed
+    n = len(entries)
+    rng = None
+    order = plain = range(n)
+    if sampling == "original":
+        rng = random.Random(seed)
+        if shuffle:
+            order = list(plain)
+            rng.shuffle(order)
+    n_templates = len(builder.templates) if spec.append_cname else 0
+    draw_lemma = spec.append_cname and spec.use_synset
+    draws = rng is not None and (n_templates > 1 or draw_lemma)
+    keyed_shuffle = shuffle and rng is None
+
+    rows: List[Tuple[str, int, str]] = []
+    keys: List[Tuple[int, int]] = []
     by_status: Dict[str, int] = {}
     by_label: Dict[int, int] = {}
     bad: List[Tuple[int, Optional[str], str]] = []
-    read = 0
-    for t in tallies:
-        for key, n in t.by_status.items():
-            by_status[key] = by_status.get(key, 0) + n
-        for key, n in t.by_label.items():
-            by_label[key] = by_label.get(key, 0) + n
-        bad.extend((read + idx, name, problem) for idx, name, problem in t.bad)
-        read += t.found.count
-    return ListTally(chain_problem([t.found for t in tallies]), read, by_status, by_label, bad[:BAD_SAMPLE])
+    for p in order:
+        entry = entries[p]
+        picks = None
+        if draws and builder.draw_code(entry) >= 0:
+            template = rng.choice(range(n_templates)) if n_templates > 1 else -1
+            lemma = rng.choice(range(len(builder.lemmas[entry["wnid"]]))) if draw_lemma else -1
+            picks = (template, lemma)
+        r = builder.row(entry, picks)
+        by_status[r.status] = by_status.get(r.status, 0) + 1
+        if r.status == KEPT:
+            by_label[r.label] = by_label.get(r.label, 0) + 1
+            rows.append((r.filepath, r.label, r.caption))
+            if keyed_shuffle:
+                keys.append((order_key(r.filename, seed, "shuffle"), p))
+        elif r.status in BAD_ROW_STATUSES:
+            bad.append((p, r.filename, r.problem))
+    if keyed_shuffle:
+        rows = [rows[i] for i in sorted(range(len(rows)), key=keys.__getitem__)]
+    if order is not plain:  # the original's shuffled order: the report lists bad entries in list order
+        bad.sort(key=lambda b: b[0])
+    return CaptionRows(rows, n, by_status, by_label, bad[:BAD_SAMPLE], len(bad))

@@ -10,7 +10,8 @@ the same rows in the same order (line terminator `\\n`), so
 - `frame_text(df)`: the rows of a DataFrame (no header), by pandas itself;
 - `header_text(columns)`: the header line;
 - `LineFormatter`: one row as a line, for code that builds lines one by one (the Python
-  `csv` writer with pandas' settings, which is what pandas calls; tests compare the two).
+  `csv` writer with pandas' settings, which is what pandas calls; tests compare the two);
+- `rows_bytes(rows)`: many rows as the UTF-8 bytes of their lines (the same writer).
 """
 from __future__ import annotations
 
@@ -51,3 +52,16 @@ class LineFormatter:
         buf.truncate()
         self._writer.writerow(values)
         return buf.getvalue()[:-len(LINE_END)]
+
+
+class _Lines(list):
+    """A file-like list: the `csv` writer's `write` (one call per row) appends the line."""
+    write = list.append
+
+
+def rows_bytes(rows: Iterable[Sequence], sep: str = SEP) -> bytes:
+    """The TSV lines of `rows` (values str, int or None), UTF-8 encoded: what `LineFormatter`
+    gives row by row plus line ends, from one `csv` writer over all rows (faster)."""
+    lines = _Lines()
+    csv.writer(lines, **dict(_CSV_ARGS, delimiter=sep)).writerows(rows)
+    return b"".join(line.encode("utf-8") for line in lines)

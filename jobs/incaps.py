@@ -7,23 +7,24 @@
   and/or n random rows of such a TSV;
 - `trim-tail` caps the lastk smallest classes at `ceil` examples each.
 
-The JSON list is parsed by several tasks, each taking the entries that start in its byte
-range of the (memory-mapped) file, because Spark's JSON reader reads a multi-line file in
-one task and turns `"title": 5` into the string "5" instead of reporting it. Parsing and
-writing are one pass: each task sends a small tally of its range (counts by status and
-label, its first bad entries) through an accumulator, the TSV is written under a temporary
-name, and it gets its final name (which holds the row count) only when the tallies show a
-complete, clean parse; no single task and no driver-side Python handles all rows
-(`_write_tsv`). Every random choice is hashed from the file name/path and the seed (`curation.sampling`),
-or with `--sampling original` drawn on the driver from the original scripts' generators and
-applied by list/row position; either way outputs do not depend on partitioning. Bad
-entries stop the job with a one-line error naming the first one, or with `--skip-bad-rows` are counted and sampled in the report.
+`captions` is one pass of the driver's Python, as the original script: the JSON list
+(~107 MB, 450k entries) is read whole through the jobs' file-system layer and parsed with
+`json`, the rows are built, ordered and tallied by `curation.captions.caption_rows`, and
+the TSV is written under a temporary name and renamed once complete. A Spark session is
+started only for Hadoop's file systems (`captions_need_spark`): at the dataset's size this
+is as fast as one pandas process, where parsing in Spark tasks was 1.7-3.6x slower
+(docs/incaps.md, "Speed"). `subsets` and `trim-tail` are Spark jobs. Every random choice
+is hashed from the file name/path and the seed (`curation.sampling`), or with `--sampling
+original` drawn from the original scripts' generators in the order they drew; either way
+outputs do not depend on the master or the partitioning. Bad entries stop the job with a
+one-line error naming the first one, or with `--skip-bad-rows` are counted and sampled in
+the report.
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, Optional
 
 from curation.errors import ConfigError, InputError
 from curation.report import StageReport
@@ -31,15 +32,6 @@ from curation.sampling import SAMPLING_MODES
 from jobs.framework.base import Job, main_for
 from jobs.framework.config import check_roots, opt
 from jobs.io import output
-
-#: the kept rows of the parse: `line` is the TSV line (filepath, label, caption) without its
-#: newline; `chunk` and `idx` (position in the chunk) give the JSON order, `bucket` the
-#: output partition (see `_write_tsv`)
-_KEPT_SCHEMA = "bucket int, chunk int, idx long, line string, shuffle_key long"
-#: bytes of JSON per parse task (at least two tasks per core)
-_BYTES_PER_TASK = 32 << 20
-#: rows per Arrow batch a parse task hands to Spark
-_BATCH_ROWS = 20_000
 
 
 # ---------------------------------------------------------------- configs
@@ -62,14 +54,13 @@ class CaptionsConfig:
     imagenet_root: Optional[str] = opt(None, "ImageNet root written into filepath (<imagenet-root>/train/<wnid>/<filename>) [default: <root>/imagenet]")
     out: Optional[str] = opt(None, "output directory [default: <root>/imagenet-captions]")
     skip_bad_rows: bool = opt(False, "drop bad entries (counted and sampled in the report) instead of failing")
-    parse_tasks: int = opt(0, "tasks that parse the JSON list (0: from the file size and the cores)")
+    parse_tasks: int = opt(0, "deprecated, ignored: the list is parsed in one pass on the driver (kept so that "
+                           "existing commands and configs still run)")
 
     def validate(self) -> None:
         problem = self.spec().problem()
         if problem:
             raise ConfigError(*problem)
-        if self.parse_tasks < 0:
-            raise ConfigError("parse_tasks", f"must be >= 0, got {self.parse_tasks}")
         check_roots(self, "imagenet_root")
 
     def spec(self):
@@ -132,282 +123,71 @@ def _out_dir(out: Optional[str], root: Optional[str], df: Optional[str] = None) 
 
 
 # ---------------------------------------------------------------- captions
-class _ByKey:
-    """Accumulator of {range number: RangeTally}; merging by key makes a re-run task harmless."""
+def captions_need_spark(cfg: CaptionsConfig) -> bool:
+    """Whether `incaps captions` gets a Spark session. Its work is one pass of the driver's
+    Python; a session only brings Hadoop's file systems: needed when the root or the
+    output is not a local path (hdfs://, s3a://, ...), and used under spark-submit,
+    whose JVM is up already and where a plain path is the cluster's default file system.
+    Otherwise the job starts no JVM (`--master` is then unused)."""
+    from jobs.framework.session import under_spark_submit
 
-    @staticmethod
-    def zero(_value):
-        return {}
-
-    @staticmethod
-    def addInPlace(a, b):
-        a.update(b)
-        return a
-
-
-def _classes_and_templates(spec):
-    """(concept columns as plain lists, the templates of `spec.mode`) for `CaptionBuilder`."""
-    from curation import concepts
-
-    table = concepts.load_concepts()
-    # plain lists, so that the parse tasks need not import pandas to unpickle them
-    classes = {"wnid": list(table["wnid"]), "label": [int(x) for x in table["label"]],
-               "classname": list(table["classname"]), "lemmas": [list(x) for x in table["lemmas"]]}
-    templates = concepts.openai_templates() if spec.mode == "openai80" else ()
-    return classes, templates
-
-
-def _original_draws(spark, path: str, json_path: str, size: int, tasks: int, spec, imagenet_root: str,
-                    shuffle: bool):
-    """(`CaptionDraws`, parse tasks, list position of each range's first entry) of
-    `--sampling original`, or (None, tasks, None) when the variant draws nothing.
-
-    A first pass over the list (one task per byte range, as the writing pass) sends the
-    driver one small integer per entry: its label when the original builds its caption,
-    else -1 (`curation.captions.draw_codes`); the driver then drives Python's generator
-    as the original did (`curation.sampling.original_caption_draws`)."""
-    import numpy as np
-
-    from curation import captions as C
-    from curation.sampling import original_caption_draws
-
-    classes, templates = _classes_and_templates(spec)
-    # the original draws a template (openai80) and a lemma (--use-synset) per caption only
-    # with --append-cname (without it no draw reaches the output)
-    n_templates = len(templates) if spec.append_cname else 0
-    lemma_counts = [len(x) for x in classes["lemmas"]] if spec.append_cname and spec.use_synset else None
-    if not shuffle and n_templates <= 1 and lemma_counts is None:
-        return None, tasks, None
-
-    def codes_of(chunk: int):
-        import mmap
-
-        builder = C.CaptionBuilder(spec, imagenet_root, classes, templates)
-        found = C.ListSlice()
-        start, end = ranges[chunk]
-        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            codes = C.draw_codes(data, start, end, builder, found)
-        return chunk, found, codes
-
-    while True:
-        ranges = C.split_ranges(size, tasks)
-        found = sorted(spark.sparkContext.parallelize(range(len(ranges)), len(ranges)).map(codes_of).collect(),
-                       key=lambda r: r[0])
-        problem = C.chain_problem([f for _, f, _ in found])
-        if problem is None:
-            break
-        if tasks == 1:
-            raise InputError(f"{json_path}: {problem}")
-        tasks = 1  # as the writing pass: a false range start, or a broken file
-    codes = np.concatenate([np.frombuffer(c, dtype=np.int16) for _, _, c in found])
-    bases = [0]
-    for _, f, _ in found[:-1]:
-        bases.append(bases[-1] + f.count)
-    return original_caption_draws(codes, spec.seed, shuffle, n_templates, lemma_counts), tasks, bases
-
-
-def _kept_rows(spark, path: str, ranges: List[Tuple[int, int]], spec, imagenet_root: str,
-               shuffle: bool, n_buckets: int, tallies, draws=None, bases: Optional[List[int]] = None):
-    """The kept rows (`_KEPT_SCHEMA`), one parse task per byte range; each task adds its
-    `RangeTally` to the `tallies` accumulator. `bucket` is the range number without
-    `shuffle`; with it, which of `n_buckets` equal, increasing intervals of the 64-bit
-    shuffle key the row's key is in. With `draws` (a broadcast `CaptionDraws`,
-    `--sampling original`; `bases[i]`: list position of range i's first entry) the shuffle
-    key is the entry's place in the original's shuffled list, bucketed in equal intervals
-    of the list length."""
-    import pyarrow as pa
-
-    from curation.captions import CaptionBuilder, RangeTally, kept_rows
-    from curation.tsv import LineFormatter
-
-    classes, templates = _classes_and_templates(spec)
-    schema = pa.schema([("bucket", pa.int32()), ("chunk", pa.int32()), ("idx", pa.int64()),
-                        ("line", pa.string()), ("shuffle_key", pa.int64())])
-    offset = 1 << 63  # order keys are signed
-    n_entries = 0 if draws is None else len(draws.value.rank)
-
-    def to_batch(chunk: int, rows: list, line):
-        n = len(rows)
-        idx, filepath, label, caption, key = zip(*rows)
-        if shuffle and draws is not None:
-            bucket = pa.array([k * n_buckets // n_entries for k in key], pa.int32())
-            key = pa.array(key, pa.int64())
-        elif shuffle:
-            bucket = pa.array([((k + offset) * n_buckets) >> 64 for k in key], pa.int32())
-            key = pa.array(key, pa.int64())
-        else:
-            bucket, key = pa.array([chunk] * n, pa.int32()), pa.nulls(n, pa.int64())
-        lines = [line((p, lab, c)) for p, lab, c in zip(filepath, label, caption)]
-        return pa.RecordBatch.from_arrays(
-            [bucket, pa.array([chunk] * n, pa.int32()), pa.array(idx, pa.int64()),
-             pa.array(lines, pa.string()), key], schema=schema)
-
-    def parse(batches):
-        import mmap
-
-        line = LineFormatter()  # pandas' quoting (`curation.tsv`)
-        builder = CaptionBuilder(spec, imagenet_root, classes, templates)
-        picks = None if draws is None else draws.value
-        with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            for record_batch in batches:
-                for chunk in record_batch.column(0).to_pylist():
-                    start, end = ranges[chunk]
-                    tally, rows = RangeTally(), []
-                    base = bases[chunk] if bases is not None else 0
-                    for row in kept_rows(data, start, end, builder, shuffle, tally, picks, base):
-                        rows.append(row)
-                        if len(rows) == _BATCH_ROWS:
-                            yield to_batch(chunk, rows, line)
-                            rows = []
-                    if rows:
-                        yield to_batch(chunk, rows, line)
-                    tallies.add({chunk: tally})
-
-    # one range number per partition, hence per task
-    return spark.range(0, len(ranges), 1, len(ranges)).mapInArrow(parse, _kept_struct())
-
-
-def _kept_struct():
-    """`_KEPT_SCHEMA` as a StructType: a DDL string would be parsed by the JVM, whose cold
-    SQL parser took ~3 s (under load) of the job's start."""
-    from pyspark.sql import types as T
-
-    kinds = {"int": T.IntegerType(), "long": T.LongType(), "string": T.StringType()}
-    return T.StructType([T.StructField(name, kinds[kind]) for name, kind in
-                         (col.split() for col in _KEPT_SCHEMA.split(", "))])
-
-
-def _to_bucket_partitions(spark, rows, n: int):
-    """`rows` moved so that partition p holds exactly the rows with `bucket` p:
-    `repartitionById` (Spark >= 4.1); before it, hash partitioning on a value chosen per
-    bucket so that it lands in partition p (`pmod(hash(value), n)`, Murmur3 as the SQL
-    `hash`: candidates are hashed in one small job and the first per partition kept)."""
-    if hasattr(rows, "repartitionById"):
-        return rows.repartitionById(n, "bucket")
-    return _by_hash(spark, rows, n)
-
-
-def _by_hash(spark, rows, n: int):
-    """`_to_bucket_partitions` without `repartitionById`."""
-    from pyspark.sql import functions as F
-
-    landed = (spark.range(0, 64 * n, 1, 1)
-              .select("id", F.expr(f"pmod(hash(id), {int(n)})").alias("p")).collect())
-    ids: Dict[int, int] = {}
-    for r in landed:
-        ids.setdefault(int(r["p"]), int(r["id"]))
-    if len(ids) != n:  # 64 candidates per partition: practically impossible
-        raise RuntimeError(f"no hash-partitioning value found for {n - len(ids)} of {n} partitions")
-    # long literals: Spark hashes an int differently from the same long
-    targets = F.array(*[F.lit(ids[p]).cast("long") for p in range(n)])
-    return rows.repartition(n, F.element_at(targets, F.col("bucket") + 1))
-
-
-def _write_tsv(spark, rows, path: str, shuffle: bool, n_buckets: int) -> None:
-    """Write the kept rows as one TSV at `path` (header `filepath label caption`), in output
-    order, without funnelling them through one task: Spark writes one part file per
-    partition p holding exactly the rows of bucket p, and the driver's JVM concatenates
-    the parts in partition order.
-
-    Without `shuffle` the buckets are the parse ranges, each in JSON order already: no
-    shuffle, no sort. With it, the buckets are increasing intervals of the shuffle key;
-    rows are moved to their bucket's partition (`_to_bucket_partitions`) and sorted there
-    by (shuffle_key, chunk, idx), so the concatenation is the global order. A row found
-    in a partition other than its bucket's fails the job (a wrong order would be silent)."""
-    from pyspark.sql import functions as F
-
-    from curation.tsv import header_text
-
-    tmp = f"{path}.parts"
-    try:
-        if shuffle:
-            rows = _to_bucket_partitions(spark, rows, n_buckets)
-        misplaced = F.raise_error(F.concat(F.lit("incaps: row of bucket "), F.col("bucket").cast("string"),
-                                           F.lit(" in partition "), F.spark_partition_id().cast("string")))
-        rows = rows.where(F.when(F.spark_partition_id() == F.col("bucket"), F.lit(True)).otherwise(misplaced))
-        if shuffle:
-            rows = rows.sortWithinPartitions("shuffle_key", "chunk", "idx")
-        rows.select("line").write.option("lineSep", "\n").mode("overwrite").text(tmp)
-        output.concat_files(spark, header_text(["filepath", "label", "caption"]).encode("utf-8"),
-                            output.part_files(spark, tmp), path)
-    finally:
-        output.delete(spark, tmp)
+    return under_spark_submit() or any(path is not None and output.local_path(path) is None
+                                       for path in (cfg.root, cfg.out))
 
 
 def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
-    """Parse and write in one pass: the TSV goes to a temporary name, and is renamed to
-    `incaps_..._<N>.tsv` once the tallies say the parse was complete and clean."""
+    """Read the JSON list whole on the driver, build the rows in one pass
+    (`curation.captions.read_entries`, `caption_rows`) and write the TSV under a temporary
+    name of its variant, renamed to `incaps_..._<N>.tsv` (`output.commit_file`); then the
+    frequency file and the sidecars. `spark` is None when the job runs without Spark
+    (`captions_need_spark`): every path is then local."""
     import uuid
 
     from curation import captions as C
     from curation import concepts
+    from curation.tsv import header_text, rows_bytes
 
     spec = cfg.spec()
     root = cfg.root.rstrip("/")
     json_path = f"{root}/imagenet-captions/imagenet_captions.json"
-    local = output.local_path(json_path)
-    if local is None:
-        raise InputError(f"{json_path}: the metadata list must be on a local or shared file system "
-                         "(a plain path or file://) that every executor can read")
-    if not os.path.isfile(local):
-        raise InputError(f"ImageNet-Captions metadata not found: {json_path}")
-    size = os.path.getsize(local)
-    if size == 0:
-        raise InputError(f"{json_path}: the file is empty (expected a JSON list of entries)")
+    entries = C.read_entries(output.read_bytes(spark, json_path, "ImageNet-Captions metadata"), json_path)
     imagenet_root = (cfg.imagenet_root or f"{root}/imagenet").rstrip("/")
+    templates = concepts.openai_templates() if spec.mode == "openai80" else ()
+    builder = C.CaptionBuilder(spec, imagenet_root, concepts.load_concepts(), templates)
+    made = C.caption_rows(entries, builder, cfg.shuffle, cfg.sampling)
+    del entries
+
+    report = StageReport("incaps captions", read=made.read, info={"sampling": cfg.sampling})
+    if made.n_bad and not cfg.skip_bad_rows:
+        entry, filename, problem = made.bad[0]
+        raise InputError(f"{json_path}: entry {entry} (filename {filename!r}): {problem}; "
+                         f"{made.n_bad} bad entries in all (--skip-bad-rows drops them and lists "
+                         "them in the report)")
+    if made.n_bad:
+        report.info["bad_rows"] = {"count": made.n_bad, "sample": [
+            {"entry": entry, "filename": filename, "problem": problem}
+            for entry, filename, problem in made.bad]}
+    for status, n in sorted(made.by_status.items()):
+        if status != C.KEPT:
+            report.drop(status, n)
+    report.kept = made.by_status.get(C.KEPT, 0)
+
+    # pandas' quoting (`curation.tsv`); bytes line by line, so no one string holds the whole file
+    data = header_text(["filepath", "label", "caption"]).encode("utf-8") + rows_bytes(made.rows)
     out = _out_dir(cfg.out, root)
-    # the temporary name carries the variant (the final name needs the row count): a killed
-    # run's leftover of this variant is removed, other variants' runs are left alone
+    tsv = f"{out}/{C.caption_file_name(spec, report.kept)}"
+    # the temporary name carries the variant, not the row count: a killed run's leftover of
+    # this variant is removed whatever its count, other variants' files are left alone
     stem = f"{out}/{C.caption_file_name(spec, 0)[:-len('_0.tsv')]}"
     output.remove_stale_tmp(spark, stem)
     tmp = f"{stem}.__tmp-{uuid.uuid4().hex[:8]}.tsv"
-
-    tasks = cfg.parse_tasks or max(2 * spark.sparkContext.defaultParallelism, -(-size // _BYTES_PER_TASK))
-    # output partitions of the shuffled order: as many as parse tasks, whatever the fallback below
-    n_buckets = max(2 * spark.sparkContext.defaultParallelism, -(-size // _BYTES_PER_TASK))
-    draws, bases = None, None
-    if cfg.sampling == "original":
-        found, tasks, bases = _original_draws(spark, local, json_path, size, tasks, spec, imagenet_root,
-                                              cfg.shuffle)
-        draws = None if found is None else spark.sparkContext.broadcast(found)
     try:
-        while True:
-            ranges = C.split_ranges(size, tasks)
-            accumulator = spark.sparkContext.accumulator({}, _ByKey())
-            rows = _kept_rows(spark, local, ranges, spec, imagenet_root, cfg.shuffle, n_buckets, accumulator,
-                              draws, bases)
-            _write_tsv(spark, rows, tmp, cfg.shuffle, n_buckets)
-            tally = C.combine_tallies([accumulator.value[i] for i in range(len(ranges))])
-            if tally.problem is None:
-                break
-            if tasks == 1 or draws is not None:
-                raise InputError(f"{json_path}: {tally.problem}")
-            tasks = 1  # a false range start inside an entry's text, or a broken file: parse as one
-
-        report = StageReport("incaps captions", read=tally.read,
-                             info={"parse_tasks": tasks, "sampling": cfg.sampling})
-        n_bad = sum(tally.by_status.get(s, 0) for s in C.BAD_ROW_STATUSES)
-        if n_bad and not cfg.skip_bad_rows:
-            entry, filename, problem = tally.bad[0]
-            raise InputError(f"{json_path}: entry {entry} (filename {filename!r}): {problem}; "
-                             f"{n_bad} bad entries in all (--skip-bad-rows drops them and lists "
-                             "them in the report)")
-        if n_bad:
-            report.info["bad_rows"] = {"count": n_bad, "sample": [
-                {"entry": entry, "filename": filename, "problem": problem}
-                for entry, filename, problem in tally.bad]}
-        for status, n in sorted(tally.by_status.items()):
-            if status != C.KEPT:
-                report.drop(status, n)
-        report.kept = tally.by_status.get(C.KEPT, 0)
-        tsv = f"{out}/{C.caption_file_name(spec, report.kept)}"
+        output.create_file(spark, tmp, data)
         output.commit_file(spark, tmp, tsv)
     finally:
         output.delete(spark, tmp)
-        if draws is not None:
-            draws.destroy()
     return _finish_variant(spark, cfg, tsv, f"{out}/{C.caption_frequency_name(spec)}",
-                           tally.by_label, concepts.classnames(), report)
+                           made.by_label, concepts.classnames(), report)
 
 
 # ---------------------------------------------------------------- subsets and trim-tail
@@ -570,7 +350,7 @@ def run_trim_tail(spark, cfg: TrimTailConfig) -> Dict[str, str]:
 
 
 JOBS = [
-    Job(("incaps", "captions"), CaptionsConfig, run_captions,
+    Job(("incaps", "captions"), CaptionsConfig, run_captions, needs_spark=captions_need_spark,
         help="ImageNet-Captions caption variant: TSV filepath/label/caption + class-frequency file"),
     Job(("incaps", "subsets"), SubsetsConfig, run_subsets,
         help="ImageNet-Captions subset: k random classes or ImageNet-100 and/or n random rows"),

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import json
 import os
+import random
 
 import pytest
 
 from curation import captions as C
 from curation import concepts
+from curation.errors import InputError
 from curation.samples.incaps import class_sizes, entries_json, generate_entries
 
 TENCH, GOLDFISH = "n01440764", "n01443537"
@@ -161,49 +163,134 @@ def test_tail_labels_count_empty_classes_and_break_ties_by_label():
     assert C.tail_labels(counts, 5, 3) == [3, 1, 2]
 
 
-# ---------------------------------------------------------------- parsing the list in ranges
-def _parse(data: bytes, parts: int):
-    slices, elements = [], []
-    for start, end in C.split_ranges(len(data), parts):
-        found = C.ListSlice()
-        elements.extend(C.iter_list_elements(data, start, end, found))
-        slices.append(found)
-    return elements, C.chain_problem(slices)
-
-
+# ---------------------------------------------------------------- reading the list
 @pytest.mark.parametrize("indent", [None, 2])
-def test_ranges_yield_every_element_once(indent):
+def test_read_entries_returns_the_list_as_json_load(indent):
     entries = generate_entries(concepts.wnids()[:20], 15, seed=4)
     entries[3]["title"] = 'a "quoted" , {"tricky": [1]} title ]'
     data = json.dumps(entries, ensure_ascii=False, indent=indent).encode("utf-8")
-    for parts in (1, 2, 7, 50):
-        elements, problem = _parse(data, parts)
-        assert problem is None and elements == entries, parts
+    assert C.read_entries(data, "x.json") == entries
 
 
-def test_a_false_range_start_is_detected():
-    # ', {}' inside a string looks like an element start to a range that begins there
-    entries = [{"title": "x" * 50 + ", {}, " + "y" * 50}, {"title": "z"}]
-    data = json.dumps(entries).encode()
-    problems = [_parse(data, parts)[1] for parts in range(2, 40)]
-    assert any(problems)
-    assert _parse(data, 1) == (entries, None)
+def test_a_utf8_byte_order_mark_is_skipped():
+    entries = [entry(title="Zürich")]
+    data = json.dumps(entries, ensure_ascii=False).encode("utf-8")
+    assert C.read_entries(b"\xef\xbb\xbf" + data, "x.json") == entries
+    # and counts in the byte offset of an error
+    with pytest.raises(InputError, match=r"x.json: invalid JSON at byte 4: Expecting value"):
+        C.read_entries(b"\xef\xbb\xbf[}", "x.json")
 
 
 @pytest.mark.parametrize("text, message", [
-    (b'{"a": 1}', "must start with '['"),
-    (b'[{"a": 1} {"b": 2}]', "expected ',' or ']'"),
-    (b'[{"a": 1}, {"b": }]', "invalid JSON at byte"),
-    (b'[{"a": 1}', "not closed"),
-    (b'[{"a": 1}] x', "after the end of the list"),
+    (b"", "the file is empty"),
+    (b'{"a": 1}', r"not a JSON list: a JSON object starts at byte 0 \(expected '\['\)"),
+    (b' \n"text"', "not a JSON list: a JSON string starts at byte 2"),
+    (b'[{"a": 1} {"b": 2}]', "invalid JSON at byte 10: Expecting ',' delimiter$"),
+    (b'[{"a": 1}, {"b": }]', "invalid JSON at byte 17: Expecting value$"),
+    # offsets are bytes of the file, not characters: "é" is two bytes (character 14, byte 16)
+    (b'[{"a": "\xc3\xa9\xc3\xa9"}, oops]', "invalid JSON at byte 16: Expecting value$"),
+    (b'[{"a": 1}', r"invalid JSON at byte 9: Expecting ',' delimiter \(the file ends there: is it cut off\?\)"),
+    (b'[{"a": 1}, {"b": "cut', r"at byte 17: Unterminated string \(the file ends inside it"),
+    (b'[{"a": 1}] x', "invalid JSON at byte 11: Extra data"),
+    (b'[{"a": "\xc3\xa9\xff"}]', "not UTF-8 text at byte 10"),
 ])
-def test_broken_lists_are_reported(text, message):
-    elements, problem = _parse(text, 1)
-    assert message in problem
+def test_broken_lists_are_one_error_with_the_byte_offset(text, message):
+    with pytest.raises(InputError, match=f"^x.json: .*{message}"):
+        C.read_entries(text, "x.json")
 
 
 def test_empty_list():
-    assert _parse(b" [ ] \n", 1) == ([], None)
+    assert C.read_entries(b" [ ] \n", "x.json") == []
+
+
+# ---------------------------------------------------------------- the list to rows
+def _original_stream(entries, builder, shuffle, seed, templates=None, synset=False):
+    """create_incaps_caption_variants.py's calls on Python's `random`, written out: seed,
+    shuffle the list, then per caption of a known wnid a template and a lemma."""
+    random.seed(seed)
+    metadata = list(entries)
+    if shuffle:
+        random.seed(seed)
+        random.shuffle(metadata)
+    out = []
+    for d in metadata:
+        if C.entry_problem(d) is not None or d["wnid"] not in builder.label:
+            continue
+        t = random.choice(templates) if templates else None
+        lemma = random.choice(builder.lemmas[d["wnid"]]) if synset else None
+        out.append((d["filename"], t, lemma))
+    return out
+
+
+def test_caption_rows_tally_the_list_and_sample_bad_entries_in_list_order(classes):
+    entries = [entry(f"n01440764_{i}.JPEG", title="" if i % 5 == 0 else "t") for i in range(40)]
+    entries[7] = {**entries[7], "title": 5}
+    entries[31] = {**entries[31], "wnid": "n00000000"}
+    entries[33] = "not an entry"
+    builder = build(classes, use_title=True)
+    for sampling in ("keyed", "original"):
+        for shuffle in (False, True):
+            made = C.caption_rows(entries, builder, shuffle, sampling)
+            assert made.read == 40
+            assert made.by_status == {C.KEPT: 29, C.EMPTY_CAPTION: 8, C.BAD_ENTRY: 2, C.UNKNOWN_WNID: 1}
+            assert made.by_label == {0: 29} and len(made.rows) == 29 and made.n_bad == 3
+            assert [(i, name) for i, name, _ in made.bad] == [(7, "n01440764_7.JPEG"), (31, "n01440764_31.JPEG"),
+                                                           (33, None)]
+            kept = sorted(r[0].rsplit("/", 1)[1] for r in made.rows)
+            assert kept == sorted(e["filename"] for i, e in enumerate(entries)
+                                  if i not in (7, 31, 33) and i % 5)
+    # only the first BAD_SAMPLE bad entries are listed, all are counted
+    many = [{**entry(f"n01440764_{i}.JPEG"), "tags": None} for i in range(25)]
+    made = C.caption_rows(many, builder, True, "original")
+    assert made.n_bad == 25 and [b[0] for b in made.bad] == list(range(C.BAD_SAMPLE))
+
+
+def test_keyed_order_depends_on_the_seed_only(classes):
+    entries = generate_entries(concepts.wnids()[:30], 20, seed=5)
+    builder = build(classes, use_title=True, use_tags=True, append_cname=True)
+    plain = C.caption_rows(entries, builder, False)
+    assert [r[0].rsplit("/", 1)[1] for r in plain.rows] == [e["filename"] for e in entries]  # the list order
+    shuffled = C.caption_rows(entries, builder, True)
+    assert [r[0].rsplit("/", 1)[1] for r in shuffled.rows] == sorted(
+        (e["filename"] for e in entries), key=lambda f: C.order_key(f, 0, "shuffle"))
+    # the same rows in the same order from the list in any order
+    assert C.caption_rows(entries[::-1], builder, True).rows == shuffled.rows
+    assert C.caption_rows(entries[7:] + entries[:7], builder, True).rows == shuffled.rows
+    other = C.caption_rows(entries, build(classes, use_title=True, use_tags=True, append_cname=True, seed=1), True)
+    assert other.rows != shuffled.rows and sorted(other.rows) == sorted(shuffled.rows)
+
+
+@pytest.mark.parametrize("spec", [
+    dict(use_title=True, append_cname=True, mode="openai80", seed=0),
+    dict(append_cname=True, use_synset=True, mode="openai80", seed=3),
+    dict(append_cname=True, use_synset=True, mode="a+cname", seed=0),
+    dict(use_title=True, seed=0),
+])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_original_sampling_is_the_original_random_stream(classes, templates, spec, shuffle):
+    entries = generate_entries(concepts.wnids()[:12], 25, seed=2)
+    # bad entries and unknown wnids take part in the shuffle and draw nothing
+    entries.insert(4, {**entries[4], "wnid": "n99999999", "filename": "odd_1.JPEG"})
+    entries.insert(30, {**entries[30], "title": None, "filename": "odd_2.JPEG"})
+    builder = build(classes, templates, **spec)
+    made = C.caption_rows(entries, builder, shuffle, "original")
+    use_templates = spec.get("mode") == "openai80" and spec.get("append_cname")
+    stream = _original_stream(entries, builder, shuffle, spec["seed"], builder.templates if use_templates else None,
+                              spec.get("use_synset", False))
+    by_name = {e["filename"]: e for e in entries}
+    expected = []
+    for filename, template, lemma in stream:
+        e = by_name[filename]
+        if spec.get("append_cname"):
+            name = lemma if lemma is not None else builder.classname[e["wnid"]]
+            prefix = (template or C.MODES[spec["mode"]]).format(name)
+        else:
+            prefix = None
+        caption = C.join_caption(e["title"], e["tags"], e["description"], builder.spec, prefix)
+        if not C.is_blank(caption):
+            expected.append((f"/data/imagenet/train/{e['wnid']}/{filename}", builder.label[e["wnid"]], caption))
+    assert made.rows == expected
+    assert made.by_status[C.UNKNOWN_WNID] == 1 and made.by_status[C.BAD_ENTRY] == 1
 
 
 # ---------------------------------------------------------------- generated data
@@ -221,26 +308,6 @@ def test_generated_entries_are_realistic_and_seeded():
     assert "\\n" in text and "\\t" in text and "\\r" in text
     assert generate_entries(concepts.wnids()[:50], 200, seed=1) == entries
     assert generate_entries(concepts.wnids()[:50], 200, seed=2) != entries
-
-
-def test_range_tallies_combine_into_list_counts(classes):
-    entries = [entry(f"n01440764_{i}.JPEG", title="" if i % 5 == 0 else "t") for i in range(40)]
-    entries[7] = {**entries[7], "title": 5}
-    entries[31] = {**entries[31], "wnid": "n00000000"}
-    data = json.dumps(entries).encode()
-    builder = build(classes, use_title=True)
-    for parts in (1, 3, 8):
-        tallies, kept = [], []
-        for start, end in C.split_ranges(len(data), parts):
-            tally = C.RangeTally()
-            kept.extend(C.kept_rows(data, start, end, builder, True, tally))
-            tallies.append(tally)
-        total = C.combine_tallies(tallies)
-        assert total.problem is None and total.read == 40
-        assert total.by_status == {C.KEPT: 30, C.EMPTY_CAPTION: 8, C.BAD_ENTRY: 1, C.UNKNOWN_WNID: 1}
-        assert total.by_label == {0: 30} and len(kept) == 30
-        assert [(i, name) for i, name, _ in total.bad] == [(7, "n01440764_7.JPEG"), (31, "n01440764_31.JPEG")]
-        assert kept[0][4] == C.order_key("n01440764_1.JPEG", 0, "shuffle")
 
 
 def test_trim_tail_caps_the_smallest_classes_by_seeded_key_in_file_order():

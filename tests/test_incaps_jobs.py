@@ -88,22 +88,24 @@ def test_full_text_variant(full_text, entries, root):
 
 
 def test_without_shuffle_the_json_order_is_kept(spark, root, entries, tmp_path):
-    df = read_tsv(captions(spark, root, tmp_path, use_description=True, parse_tasks=3)["tsv"])
+    df = read_tsv(captions(spark, root, tmp_path, use_description=True)["tsv"])
     spec = C.CaptionSpec(use_description=True)
     kept = [e["filename"] for e in entries if C.join_caption("", [], e["description"], spec)]
     assert 0 < len(kept) < len(entries)
     assert [p.rsplit("/", 1)[1] for p in df.filepath] == kept
 
 
-def test_same_output_whatever_the_partitioning(spark, root, full_text, tmp_path, curate_cmd):
+def test_same_output_with_or_without_spark(spark, root, full_text, tmp_path, curate_cmd):
     with open(full_text["tsv"], "rb") as fh:
         reference = fh.read()
-    one_task = captions(spark, root, tmp_path / "one", parse_tasks=1, **FULL)["tsv"]
-    with open(one_task, "rb") as fh:
+    # the deprecated --parse-tasks is accepted and changes nothing
+    no_spark = captions(None, root, tmp_path / "one", parse_tasks=1, **FULL)["tsv"]
+    with open(no_spark, "rb") as fh:
         assert fh.read() == reference
+    # the command on local paths starts no JVM (`captions_need_spark`)
     flags = [f"--{k.replace('_', '-')}" for k in FULL]
     proc = subprocess.run(curate_cmd + ["incaps", "captions", "--root", root, "--out", str(tmp_path / "l1"),
-                                        "--master", "local[1]", *flags],
+                                        "--master", "local[1]", "--parse-tasks", "3", *flags],
                           capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     with open(tmp_path / "l1" / os.path.basename(full_text["tsv"]), "rb") as fh:
@@ -156,7 +158,7 @@ def test_bad_entries_stop_the_job_naming_the_first(spark, tmp_path, entries):
     root = write_root(tmp_path / "root", _bad_entries(entries))
     with pytest.raises(InputError, match=r"imagenet_captions.json: entry 1 \(filename '.*'\): "
                                          r"field 'title' is a JSON number.*3 bad entries"):
-        captions(spark, root, tmp_path / "out", use_title=True, parse_tasks=2)
+        captions(spark, root, tmp_path / "out", use_title=True)
     assert not os.path.exists(tmp_path / "out") or os.listdir(tmp_path / "out") == []
 
 
@@ -174,19 +176,43 @@ def test_broken_json_is_one_error(spark, tmp_path):
     root = tmp_path / "root"
     os.makedirs(root / "imagenet-captions")
     (root / "imagenet-captions" / "imagenet_captions.json").write_text('[{"filename": "a"}, oops]')
-    with pytest.raises(InputError, match="invalid JSON at byte 20"):
+    with pytest.raises(InputError, match="imagenet_captions.json: invalid JSON at byte 20: Expecting value$"):
         captions(spark, str(root), tmp_path / "out", use_title=True)
-    with pytest.raises(InputError, match="not found"):
+    with pytest.raises(InputError, match=r"^ImageNet-Captions metadata not found: .*nowhere/imagenet-captions/"
+                                         r"imagenet_captions.json$"):
         captions(spark, str(tmp_path / "nowhere"), tmp_path / "out", use_title=True)
+    assert not os.path.exists(tmp_path / "out")
 
 
-def test_rows_land_in_their_bucket_partition(spark):
-    from pyspark.sql import functions as F
+def test_spark_only_for_other_file_systems(monkeypatch):
+    from jobs.framework.session import under_spark_submit
 
-    df = spark.range(0, 500, 1, 3).withColumn("bucket", (F.col("id") * 7 % 5).cast("int"))
-    for moved in (incaps._to_bucket_partitions(spark, df, 5), incaps._by_hash(spark, df, 5)):
-        placed = moved.select("bucket", F.spark_partition_id().alias("p")).distinct().collect()
-        assert sorted((r.bucket, r.p) for r in placed) == [(b, b) for b in range(5)]
+    if under_spark_submit():
+        pytest.skip("under spark-submit the job always takes the session")
+    def need(**kw):
+        return incaps.captions_need_spark(build_config(incaps.CaptionsConfig, dict(use_title=True, **kw)))
+
+    assert not need(root="/data/incaps") and not need(root="file:///data/incaps", out="rel/out")
+    assert need(root="hdfs:///data/incaps") and need(root="/data/incaps", out="s3a://bucket/out")
+    monkeypatch.setenv("PYSPARK_GATEWAY_PORT", "1")  # spark-submit's JVM is up: plain paths are Hadoop's
+    assert need(root="/data/incaps")
+
+
+def test_reads_and_writes_through_hadoop(spark, root, full_text, tmp_path, monkeypatch):
+    """What an hdfs:// or s3a:// root gets: the list read in chunks and the TSV written
+    through Hadoop's FileSystem (its local file system here), the same bytes."""
+    from jobs.io import output
+
+    monkeypatch.setattr(output, "_local_for_hadoop", lambda _spark, _path: None)
+    read = output.read_bytes
+    monkeypatch.setattr(output, "read_bytes", lambda *a, **kw: read(*a, **kw, chunk_bytes=4096))
+    out = captions(spark, "file://" + root, "file://" + str(tmp_path), imagenet_root=f"{root}/imagenet", **FULL)
+    with open(full_text["tsv"], "rb") as a, open(tmp_path / os.path.basename(full_text["tsv"]), "rb") as b:
+        assert a.read() == b.read()
+    assert out["tsv"] == "file://" + str(tmp_path / os.path.basename(full_text["tsv"]))
+    assert report_of(str(tmp_path / os.path.basename(full_text["tsv"])))["kept"] == report_of(full_text["tsv"])["kept"]
+    with pytest.raises(InputError, match="^ImageNet-Captions metadata not found: file:///nowhere/"):
+        captions(spark, "file:///nowhere", "file://" + str(tmp_path / "x"), **FULL)
 
 
 def test_file_names_are_written_as_given(spark, tmp_path, entries):
@@ -194,7 +220,7 @@ def test_file_names_are_written_as_given(spark, tmp_path, entries):
     odd = [dict(entries[0], filename=" lead.JPEG"), dict(entries[1], filename="trail .JPEG "),
            dict(entries[2], filename='quote"d,.JPEG')]
     out = captions(spark, write_root(tmp_path / "root", odd), tmp_path / "out", use_title=True,
-                   append_cname=True, shuffle=True, parse_tasks=2)
+                   append_cname=True, shuffle=True)
     assert {p.rsplit("/", 1)[1] for p in read_tsv(out["tsv"]).filepath} == {e["filename"] for e in odd}
 
 
@@ -211,7 +237,7 @@ def test_captions_round_trip_through_pandas(spark, tmp_path, entries):
     root = write_root(tmp_path / "root", odd)
     concept_table = concepts.load_concepts()
     for kw in (dict(use_title=True), dict(use_title=True, append_cname=True, shuffle=True)):
-        out = captions(spark, root, tmp_path / "out", parse_tasks=2, **kw)
+        out = captions(spark, root, tmp_path / "out", **kw)
         spec = C.CaptionSpec(use_title=True, append_cname=kw.get("append_cname", False))
         builder = C.CaptionBuilder(spec, f"{root}/imagenet", concept_table)
         rows = [builder.row(e) for e in odd]

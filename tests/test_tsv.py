@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from curation.errors import InputError
-from curation.tsv import LineFormatter, frame_text, header_text
+from curation.tsv import LineFormatter, frame_text, header_text, rows_bytes
 
 #: values that need quoting, or that a trimming or unquoted writer would change
 AWKWARD = ['"start', 'end"', 'mid"dle', '"both"', '"', '""', "it's", "back\\slash", "\\", "\\\"",
@@ -30,6 +30,15 @@ def test_line_formatter_writes_what_pandas_writes():
     # a quote inside a field is doubled and the field quoted; spaces are kept
     assert line(["a", 1, 'say "hi" ']) == 'a\t1\t"say ""hi"" "'
     assert line([" x ", 2, ""]) == " x \t2\t"
+
+
+def test_rows_bytes_are_pandas_bytes():
+    df = _frame(AWKWARD + [None])
+    rows = list(df.itertuples(index=False))
+    assert rows_bytes(rows) == df.to_csv(sep="\t", index=False, header=False).encode("utf-8")
+    line = LineFormatter()
+    assert rows_bytes(rows) == "".join(line(row) + "\n" for row in rows).encode("utf-8")
+    assert rows_bytes([]) == b""
 
 
 def test_pandas_reads_back_every_value_without_tab_or_newline_loss():

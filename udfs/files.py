@@ -232,17 +232,21 @@ class HadoopFS:
         fs, hp = self.fs(path)
         return int(fs.getFileStatus(hp).getLen())
 
-    def read_bytes(self, path):
+    def read_bytes(self, path, chunk_bytes: int = 16 << 20):
+        """The file's bytes, streamed from the JVM `chunk_bytes` at a time (one py4j transfer
+        per chunk, never the whole file in one Java array)."""
         fs, hp = self.fs(path)
         stream = fs.open(hp)
+        chunks = []
         try:
-            out = bytearray()
-            buf = self._jvm().java.io.ByteArrayOutputStream()
-            self._jvm().org.apache.hadoop.io.IOUtils.copyBytes(stream, buf, 1 << 20, False)
-            out.extend(buf.toByteArray())
-            return bytes(out)
+            while True:
+                chunk = stream.readNBytes(chunk_bytes)  # a Java byte[]: Python bytes
+                if not chunk:
+                    break
+                chunks.append(chunk)
         finally:
             stream.close()
+        return b"".join(chunks)
 
     def write_bytes(self, path, data):
         fs, hp = self.fs(path)

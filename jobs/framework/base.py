@@ -4,7 +4,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Optional, Sequence, Tuple, Union
 
 from curation.errors import CurationError
 from curation.report import start_stage_clock
@@ -19,7 +19,9 @@ class Job:
     #: may return a value (printed by nothing; used by tests and `laionet run`)
     run: Callable[[Any, Any], Any]
     help: str = ""
-    needs_spark: bool = True
+    #: whether the job gets a Spark session: a bool, or a function of the validated config
+    #: (a job that needs Spark only for some inputs, e.g. Hadoop's file systems)
+    needs_spark: Union[bool, Callable[[Any], bool]] = True
 
     @property
     def name(self) -> str:
@@ -38,7 +40,8 @@ def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
             sys.stdout.write(config_to_yaml(cfg))
             return 0
         check_paths(cfg)  # outputs that overlap inputs: refused before Spark starts
-        check_inputs(None, cfg, local_only=job.needs_spark)  # missing inputs: one line, before Spark starts
+        needs_spark = job.needs_spark(cfg) if callable(job.needs_spark) else job.needs_spark
+        check_inputs(None, cfg, local_only=needs_spark)  # missing inputs: one line, before Spark starts
         t0 = time.time()
         start_stage_clock()
         from jobs.framework.progress import set_quiet
@@ -46,7 +49,7 @@ def execute(job: Job, argv: Sequence[str], prog: Optional[str] = None) -> int:
         set_quiet(run.quiet)
         with guarded(cfg, name=job.name, overwrite=run.overwrite):  # every output is checked
             check_known_outputs(cfg)  # local outputs of the user's: refused before Spark starts
-            if job.needs_spark:
+            if needs_spark:
                 from jobs.framework.progress import progress
                 from jobs.framework.session import spark_session
 

@@ -356,6 +356,23 @@ def write_sidecar(spark, path: str, data: bytes) -> None:
     write_bytes_via_tmp(spark, path, data)
 
 
+def read_bytes(spark, path: str, what: str = "input") -> bytes:
+    """A whole file's bytes, for an input the driver parses whole, through the file-system
+    layer (`spark` may be None). A missing file is one line: `<what> not found: <path>`."""
+    fs, p = files.fs_for(path, spark)
+    if not fs.exists(p):
+        raise InputError(f"{what} not found: {path}")
+    if fs.isdir(p):
+        raise InputError(f"{what} {path} is a directory, expected a file")
+    return fs.read_bytes(p)
+
+
+def create_file(spark, path: str, data: bytes) -> None:
+    """Write a file in one go, no checks and no temporary name: for a temporary file itself
+    or a file inside a temporary output (put in place by `commit_file` / `replace_path`)."""
+    files.create(path, data, spark)
+
+
 def read_text(spark, path: str) -> str:
     return files.read_text(path, spark)
 
