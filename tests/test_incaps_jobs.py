@@ -201,11 +201,11 @@ def test_spark_only_for_other_file_systems(monkeypatch):
 def test_reads_and_writes_through_hadoop(spark, root, full_text, tmp_path, monkeypatch):
     """What an hdfs:// or s3a:// root gets: the list read in chunks and the TSV written
     through Hadoop's FileSystem (its local file system here), the same bytes."""
-    from jobs.io import output
+    from udfs import files
 
-    monkeypatch.setattr(output, "_local_for_hadoop", lambda _spark, _path: None)
-    read = output.read_bytes
-    monkeypatch.setattr(output, "read_bytes", lambda *a, **kw: read(*a, **kw, chunk_bytes=4096))
+    local_for = files.local_for
+    monkeypatch.setattr(files, "local_for", lambda spark, path: None if spark is not None else local_for(spark, path))
+    monkeypatch.setattr(files, "HADOOP_CHUNK_BYTES", 4096)
     out = captions(spark, "file://" + root, "file://" + str(tmp_path), imagenet_root=f"{root}/imagenet", **FULL)
     with open(full_text["tsv"], "rb") as a, open(tmp_path / os.path.basename(full_text["tsv"]), "rb") as b:
         assert a.read() == b.read()

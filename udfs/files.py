@@ -35,6 +35,8 @@ from curation.errors import InputError
 #: the mark of a temporary name: `<path>.__tmp-<id>`
 TMP_MARK = ".__tmp-"
 GLOB_CHARS = "*?[{"
+#: bytes per py4j transfer when Python reads a file through Hadoop
+HADOOP_CHUNK_BYTES = 16 << 20
 
 
 class UnsupportedScheme(InputError):
@@ -232,15 +234,15 @@ class HadoopFS:
         fs, hp = self.fs(path)
         return int(fs.getFileStatus(hp).getLen())
 
-    def read_bytes(self, path, chunk_bytes: int = 16 << 20):
-        """The file's bytes, streamed from the JVM `chunk_bytes` at a time (one py4j transfer
-        per chunk, never the whole file in one Java array)."""
+    def read_bytes(self, path):
+        """The file's bytes, streamed from the JVM `HADOOP_CHUNK_BYTES` at a time (one py4j
+        transfer per chunk, never the whole file in one Java array)."""
         fs, hp = self.fs(path)
         stream = fs.open(hp)
         chunks = []
         try:
             while True:
-                chunk = stream.readNBytes(chunk_bytes)  # a Java byte[]: Python bytes
+                chunk = stream.readNBytes(HADOOP_CHUNK_BYTES)  # a Java byte[]: Python bytes
                 if not chunk:
                     break
                 chunks.append(chunk)
