@@ -5,7 +5,7 @@ STAMP := $(VENV)/.installed
 SHARED ?= $(abspath ../shared)
 PYTEST_ARGS ?=
 
-.PHONY: demo test venv bench clean
+.PHONY: demo test test-quick venv bench clean
 
 venv: $(STAMP)
 
@@ -21,6 +21,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	NLTK_DATA=$${NLTK_DATA:-$(SHARED)/nltk_data} $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS) tests
+
+# the layers without Spark (tests/pure, tests/udfs): ~30 s
+test-quick: $(STAMP)
+	NLTK_DATA=$${NLTK_DATA:-$(SHARED)/nltk_data} $(VENV)/bin/python -m pytest -q $(PYTEST_ARGS) tests/pure tests/udfs
 
 clean:
 	rm -rf demo-output .pytest_cache

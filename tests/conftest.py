@@ -51,7 +51,7 @@ def curate_cmd():
 
 
 def _app(master: str, tmp_path_factory):
-    from spark_app import SparkApp
+    from tests.support.spark_app import SparkApp
 
     name = master.replace("[", "_").replace("]", "").replace(",", "_")
     root = tmp_path_factory.mktemp(f"app-{name}")
@@ -75,3 +75,11 @@ def local1_app(tmp_path_factory):
     app = _app("local[1]", tmp_path_factory)
     yield app
     app.stop()
+
+# fixtures used by tests of more than one layer: session-scoped, registered here once
+from tests.support.download import server  # noqa: E402,F401
+from tests.support.laionet_label import label_run, lemma_map_file, parts  # noqa: E402,F401
+from tests.support.laionet_run import first_run, sample_laion, tiny_model  # noqa: E402,F401
+from tests.support.original_sampling import laionet_meta  # noqa: E402,F401
+from tests.support.similarity import tiny_clip  # noqa: E402,F401
+from tests.support.t2t import t2t_inputs  # noqa: E402,F401
