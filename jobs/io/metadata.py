@@ -24,6 +24,7 @@ from typing import Iterable, List, Optional
 
 from curation.errors import InputError
 from jobs.io import output
+from udfs.files import isdir
 
 INDEX = "laion_index"
 #: the column pandas writes for an unnamed index
@@ -36,8 +37,7 @@ def data_files(spark, path: str) -> List[str]:
     matches = output.glob(spark, path) if any(ch in path for ch in "*?[{") else [path]
     files: List[str] = []
     for m in matches:
-        fs, hp = output._fs(spark, m)
-        if fs.getFileStatus(hp).isFile():
+        if not isdir(m, spark):
             files.append(m)
         else:
             files.extend(f for f in output.list_files(spark, m)
