@@ -38,7 +38,7 @@ from jobs.io import output
 @dataclass
 class CaptionsConfig:
     #: paths this job reads and writes (outputs are checked against inputs; jobs/framework/config.py)
-    PATHS = {"out": "output_dir"}
+    PATHS = {"root": "input_root", "out": "output_dir"}
     root: str = opt(None, "dataset root: <root>/imagenet-captions/imagenet_captions.json and <root>/imagenet/train", required=True)
     use_title: bool = opt(False, "put the title in the caption")
     use_tags: bool = opt(False, "put the space-joined tags in the caption")

@@ -461,15 +461,3 @@ def write_new(path: str, data: bytes, spark=None) -> None:
         put(tmp, path, spark)
     finally:
         delete(tmp, spark)
-
-
-def write_file(path: str, data: bytes, spark=None) -> None:
-    """Write `data` at `path` by the one scheme: stale temporaries removed, a new
-    `<path>.__tmp-<id>` written, put in place (`put`); the temporary never outlives the call."""
-    remove_stale_tmp(path, spark)
-    tmp = tmp_name(path)
-    try:
-        create(tmp, data, spark)
-        put(tmp, path, spark)
-    finally:
-        delete(tmp, spark)

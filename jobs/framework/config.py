@@ -30,7 +30,10 @@ from curation.errors import ConfigError, InputError
 
 #: `opt(kind=...)`: a path the job reads; a path it writes (replaced as a whole); a folder
 #: it writes files into or adds to (e.g. `--out-dir`, arrange's `--target`)
-PATH_KINDS = ("input", "output", "output_dir")
+#: input: a file/folder/glob the job reads; input_root: a folder the job reads from that its
+#: own outputs may live in (a dataset root: checked to exist, not against the outputs);
+#: output / output_dir: what the job writes
+PATH_KINDS = ("input", "input_root", "output", "output_dir")
 
 
 def opt(default: Any = None, help: str = "", *, choices: Optional[Sequence[Any]] = None,
@@ -265,13 +268,14 @@ def config_inputs(cfg) -> List[Tuple[str, str]]:
 
 
 def checked_inputs(cfg) -> List[Tuple[str, str]]:
-    """(field, path) of the inputs that must exist before a job runs: `config_inputs`
-    without the values that name a packaged resource instead of a path (a config's
-    `PATH_NAMES = {field: names}`, e.g. the lemma maps `standard`, `laionet`) and without
-    the fields the job makes itself when missing (`MADE_IF_MISSING = (field, ...)`)."""
+    """(field, path) of the inputs that must exist before a job runs: `config_inputs` and the
+    dataset roots (kind `input_root`), without the values that name a packaged resource
+    instead of a path (a config's `PATH_NAMES = {field: names}`, e.g. the lemma maps
+    `standard`, `laionet`) and without the fields the job makes itself when missing
+    (`MADE_IF_MISSING = (field, ...)`)."""
     names = getattr(type(cfg), "PATH_NAMES", {})
     made = getattr(type(cfg), "MADE_IF_MISSING", ())
-    return [(f, p) for f, p in config_inputs(cfg) if f not in made and p not in names.get(f, ())]
+    return [(f, p) for f, p in _paths_of(cfg, ("input", "input_root")) if f not in made and p not in names.get(f, ())]
 
 
 def output_fields(cfg) -> List[Tuple[str, str]]:

@@ -22,7 +22,7 @@ def _cases():
     for cmd, job in sorted(discover().items()):
         made = getattr(job.config, "MADE_IF_MISSING", ())
         for f in fields(job.config):
-            if path_kind(job.config, f.name) == "input" and f.name not in made:
+            if path_kind(job.config, f.name) in ("input", "input_root") and f.name not in made:
                 yield pytest.param(cmd, f.name, id=f"{' '.join(cmd)} {_flag(f)}")
 
 
@@ -48,7 +48,7 @@ def test_a_missing_input_is_one_line_naming_option_and_path(command, field, tmp_
             args += [_flag(f), missing]
         elif kind in ("output", "output_dir") and f.metadata.get("required"):
             outputs.append(f)
-        elif kind == "input" and f.metadata.get("required"):
+        elif kind in ("input", "input_root") and f.metadata.get("required"):
             args += [_flag(f), str(existing)]
     for f in outputs:  # the first suffix the config accepts
         for suffix in _SUFFIXES:
