@@ -141,11 +141,10 @@ def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
     name of its variant, renamed to `incaps_..._<N>.tsv` (`output.commit_file`); then the
     frequency file and the sidecars. `spark` is None when the job runs without Spark
     (`captions_need_spark`): every path is then local."""
-    import uuid
-
     from curation import captions as C
     from curation import concepts
     from curation.tsv import header_text, rows_bytes
+    from udfs import files
 
     spec = cfg.spec()
     root = cfg.root.rstrip("/")
@@ -179,13 +178,7 @@ def run_captions(spark, cfg: CaptionsConfig) -> Dict[str, str]:
     # the temporary name carries the variant, not the row count: a killed run's leftover of
     # this variant is removed whatever its count, other variants' files are left alone
     stem = f"{out}/{C.caption_file_name(spec, 0)[:-len('_0.tsv')]}"
-    output.remove_stale_tmp(spark, stem)
-    tmp = f"{stem}.__tmp-{uuid.uuid4().hex[:8]}.tsv"
-    try:
-        output.create_file(spark, tmp, data)
-        output.commit_file(spark, tmp, tsv)
-    finally:
-        output.delete(spark, tmp)
+    output.write_via_tmp(spark, tsv, lambda tmp: files.create(tmp, data, spark), output.commit_file, family=stem)
     return _finish_variant(spark, cfg, tsv, f"{out}/{C.caption_frequency_name(spec)}",
                            made.by_label, concepts.classnames(), report)
 

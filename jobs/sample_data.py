@@ -58,18 +58,16 @@ def run(_spark, cfg: SampleLaionConfig) -> StageReport:
 
     from curation.concepts import load_lemma_map
     from curation.samples.laion import SampleLaion, laion_schema, rows_per_part
-    from jobs.io.output import CONFIG_NAME, REPORT_NAME, delete, new_tmp, replace_path, sidecar, sidecar_yaml
+    from jobs.io.output import atomic_dir
     from udfs import files
 
-    # the one temporary-file scheme: a new <out>.__tmp-<id> folder, put in place by replace_path
-    tmp = new_tmp(None, cfg.out)
-    fs, tmp_root = files.fs_for(tmp)
     generator = SampleLaion(load_lemma_map(cfg.lemma_map, read_text=files.read_text), cfg.seed, cfg.image_base_url)
     name_uuid = dataset_uuid(cfg.seed)
     report = StageReport("sample-data laion", balanced=False,
                          info={"parts": cfg.parts, "seed": cfg.seed, "why_unbalanced": "a generator reads nothing"})
-    fs.makedirs(tmp_root)
-    try:
+    with atomic_dir(None, cfg.out, cfg, report) as tmp:  # the one output scheme, without a session
+        fs, tmp_root = files.fs_for(tmp)
+        fs.makedirs(tmp_root)
         for i, n in enumerate(rows_per_part(cfg.rows, cfg.parts)):
             part = cfg.first_part + i
             with fs.open(f"{tmp_root}/{part_file_name(part, name_uuid)}", "wb") as sink:
@@ -77,11 +75,6 @@ def run(_spark, cfg: SampleLaionConfig) -> StageReport:
                     for table in generator.chunks(part, n, cfg.row_group_rows):
                         writer.write_table(table, row_group_size=cfg.row_group_rows)
             report.kept += n
-        for name, text in ((CONFIG_NAME, sidecar_yaml(cfg)), (REPORT_NAME, report.to_json())):
-            fs.write_bytes(sidecar(tmp_root, name, True), text.encode("utf-8"))
-        replace_path(None, tmp, cfg.out)
-    finally:
-        delete(None, tmp)
     print(f"{report.summary()} in {cfg.parts} part(s) -> {cfg.out}", file=sys.stdout)
     return report
 

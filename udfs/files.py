@@ -402,12 +402,6 @@ def read_text(path: str, spark=None) -> str:
     return read_bytes(path, spark).decode("utf-8")
 
 
-def open_input(path: str):
-    """A binary file object of `path` (without a session: workers and local jobs)."""
-    fs, p = fs_for(path)
-    return fs.open(p, "rb")
-
-
 def create(path: str, data: bytes, spark=None) -> None:
     """Write a file in one go (no temporary name: for files inside a temporary folder)."""
     fs, p = fs_for(path, spark)

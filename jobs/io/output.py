@@ -168,13 +168,17 @@ def replace_path(spark, new: str, dst: str) -> None:
     fs.delete(old)
 
 
-def write_via_tmp(spark, path: str, write: Callable[[str], None], put=None) -> None:
+def write_via_tmp(spark, path: str, write: Callable[[str], None], put=None,
+                  family: Optional[str] = None) -> None:
     """THE temporary-file scheme of every file this package writes: `write(tmp)` fills a
     new `<path>.__tmp-<id>` (stale ones of a killed run removed first), then
     `put(spark, tmp, path)` puts it in place (default `replace_path`: the old file stays
     until the new one is complete); the temporary never outlives the call. `spark` may be
-    None (jobs without a session; `write` then gets a local path or fsspec URL)."""
-    tmp = new_tmp(spark, path)
+    None (jobs without a session; `write` then gets a local path or fsspec URL).
+    `family`: for a file whose name holds a count (`..._<N>.tsv`), its name without the
+    count: the temporary is `<family>.__tmp-<id>`, so a killed run's leftover is removed
+    whatever count it would have had."""
+    tmp = new_tmp(spark, family or path)
     try:
         write(tmp)
         (put or replace_path)(spark, tmp, path)
@@ -365,12 +369,6 @@ def read_bytes(spark, path: str, what: str = "input") -> bytes:
     if fs.isdir(p):
         raise InputError(f"{what} {path} is a directory, expected a file")
     return fs.read_bytes(p)
-
-
-def create_file(spark, path: str, data: bytes) -> None:
-    """Write a file in one go, no checks and no temporary name: for a temporary file itself
-    or a file inside a temporary output (put in place by `commit_file` / `replace_path`)."""
-    files.create(path, data, spark)
 
 
 def read_text(spark, path: str) -> str:
