@@ -342,9 +342,8 @@ def fs_for(path: str, spark=None):
     local = local_for(spark, path)
     if local is not None:
         return LocalFS, local
-    if spark is not None:
-        return HadoopFS(spark), path.rstrip("/") if path.rstrip("/") else path
-    return FsspecFS(path), path.rstrip("/") if path.rstrip("/") else path
+    stripped = path.rstrip("/") or path
+    return (HadoopFS(spark) if spark is not None else FsspecFS(path)), stripped
 
 
 def listing_fs(path: str, spark=None):

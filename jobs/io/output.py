@@ -151,13 +151,9 @@ def replace_path(spark, new: str, dst: str) -> None:
     fs, d = files.fs_for(dst, spark)
     _, n = files.fs_for(new, spark)
     recover(spark, dst)
-    if fs is files.LocalFS and os.path.isfile(n) and (os.path.isfile(d) or not os.path.lexists(d)):
+    if not fs.exists(d) or (fs is files.LocalFS and os.path.isfile(n) and os.path.isfile(d)):
         _step("place")
-        files.put(n, d)
-        return
-    if not fs.exists(d):
-        _step("place")
-        fs.rename(n, d)
+        files.put(n, d, spark)  # one rename: onto a free name, or atomically over a local file
         return
     old = f"{d}.__old-{uuid.uuid4().hex[:8]}"
     _step("aside")
